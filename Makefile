@@ -3,9 +3,8 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
-CC         ?= cc
 
-.PHONY: all deps build run test unit asan format format-check clean
+.PHONY: all deps build run test unit asan e2e interop demo-certs format format-check clean
 
 all: build
 
@@ -27,12 +26,28 @@ asan:
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
+# Everything CI runs: unit tests (gcc), the same under clang ASan+UBSan, the
+# certificate walkthrough, the service API end to end, and the Azure SDK interop.
 test: deps
 	$(MAKE) unit
 	$(MAKE) asan
+	$(MAKE) e2e
+	$(MAKE) interop
+
+e2e: build
 	./tests/walkthrough/certs.sh $(BUILD)/hubctl
+	./tests/e2e/service_api.sh $(BUILD)
+	./tests/e2e/readme_walkthrough.sh $(BUILD)
+
+interop: build
+	cd tests/interop && npm ci --no-audit --no-fund
+	./tests/e2e/interop_node.sh $(BUILD)
 
 run: deps build
+	./scripts/run-hub $(BUILD)
+
+# The walkthrough's certificates alone, printed step by step (no hub needed).
+demo-certs: build
 	./scripts/walkthrough-certs $(BUILD)/hubctl $(BUILD)/walkthrough
 
 format:

@@ -2,16 +2,32 @@
  * hubctl: the operator's CLI. main.c parses the global options and hands the
  * rest of argv to one command family. Each `*_main` takes argv starting at the
  * family name (argv[0] == "cert") and returns the process exit status:
- * 0 success, 1 the operation said no (e.g. a chain is invalid), 2 usage or I/O error.
+ * 0 success, 1 the operation said no (e.g. a chain is invalid, the hub's API
+ * refused), 2 usage, I/O or connection error.
  */
 #ifndef HUB_HUBCTL_H
 #define HUB_HUBCTL_H
 
 enum hubctl_exit { HUBCTL_OK = 0, HUBCTL_FAIL = 1, HUBCTL_USAGE = 2 };
 
+/* Global options, resolved by main (command line first, then environment). Strings
+ * are borrowed from argv/environ and live for the whole process. */
+struct hubctl_globals {
+    const char *connection_string; /* --connection-string / HUB_CONNECTION_STRING; NULL if none */
+    const char *cafile;            /* --cafile / HUB_CAFILE; NULL: system trust store */
+    const char *host;              /* --host: connect here instead of HostName; NULL if none */
+    unsigned port;                 /* --port / HUB_PORT; 443 by default */
+    int json;                      /* --json: print the API's JSON */
+};
+
 /* `hubctl cert root|intermediate|device|verification|server|thumbprint|check ...` */
 int hubctl_cert_main(int argc, char **argv);
 /* `hubctl cert check ...` (argv[0] == "check"); called by hubctl_cert_main. */
 int hubctl_cert_check_main(int argc, char **argv);
+
+/* `hubctl ca upload|code|verify|list|show|delete ...` (argv[0] == "ca"). */
+int hubctl_ca_main(const struct hubctl_globals *g, int argc, char **argv);
+/* `hubctl device create|show|list|delete|update ...` (argv[0] == "device"). */
+int hubctl_device_main(const struct hubctl_globals *g, int argc, char **argv);
 
 #endif

@@ -10,7 +10,7 @@
  * OpenSSL types appear in this API on purpose: pki is the OpenSSL layer, and
  * the net layer hands it what the TLS stack produced. Ownership follows
  * OpenSSL's names: `_new` / `**out_new` results belong to the caller (free with
- * X509_free, OSSL_STACK_OF_X509_free, EVP_PKEY_free, free()); every other
+ * X509_free, sk_X509_pop_free(s, X509_free), EVP_PKEY_free, free()); every other
  * pointer argument is borrowed for the duration of the call.
  *
  * Thread rules: every function is safe to call from any thread. A
@@ -143,6 +143,9 @@ struct hub_pki_trust;
 int hub_pki_trust_new(STACK_OF(X509) *anchors, struct hub_pki_trust **out_new,
                       struct hub_err *err);
 void hub_pki_trust_free(struct hub_pki_trust *trust); /* NULL ok */
+
+/* The most intermediates any path may hold, whatever max_depth asks for. */
+#define HUB_PKI_VERIFY_MAX_DEPTH 16
 
 struct hub_pki_verify_opts {
     int64_t at;           /* validation time, Unix seconds */

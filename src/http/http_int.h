@@ -1,0 +1,69 @@
+/* Shared by the files of the http layer only. */
+#ifndef HUB_HTTP_INT_H
+#define HUB_HTTP_INT_H
+
+#include <stddef.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "common/err.h"
+#include "http/http.h"
+
+#define HUB_HTTP_MAX_SEGMENTS 8
+#define HUB_HTTP_SEGMENT_MAX  256
+
+/* One request as the handlers see it. Lives on the stack of the dispatcher. */
+struct hub_http_request {
+    struct evhttp_request *req;
+    const struct hub_http_env *env;
+    enum evhttp_cmd_type method;
+    const char *method_name;
+    const char *uri;      /* raw request URI, for logs */
+    const char *query;    /* raw query string or NULL */
+    char peer[64];        /* "addr:port" */
+    size_t segment_count; /* path split on '/', each percent-decoded */
+    char segments[HUB_HTTP_MAX_SEGMENTS][HUB_HTTP_SEGMENT_MAX];
+    char who[80]; /* policy name once authenticated, "-" before */
+    int draining; /* server is shutting down: ask clients to close */
+};
+
+/* Azure's error reply: status, error code name (e.g. "DeviceNotFound"), text.
+ * Also logs event=api_refused with who, reason and detail. */
+void hub_http__reply_error(struct hub_http_request *r, int status, const char *azure_code,
+                           const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Maps a hub_err from a lower layer to status + Azure code and replies.
+ * not_found_code / exists_code name the resource ("DeviceNotFound", ...). */
+void hub_http__reply_hub_err(struct hub_http_request *r, const struct hub_err *err,
+                             const char *not_found_code, const char *exists_code);
+/* 200/201/... with a JSON body; takes ownership of body (may be NULL: no body). */
+void hub_http__reply_json(struct hub_http_request *r, int status, json_t *body);
+/* Status with no body (204). */
+void hub_http__reply_empty(struct hub_http_request *r, int status);
+
+/* The request body parsed as a JSON object; replies 400 (and returns NULL)
+ * when it is missing, not JSON or not an object. Caller json_decref()s. */
+json_t *hub_http__body_json(struct hub_http_request *r);
+/* Value of a request header or NULL. */
+const char *hub_http__header(struct hub_http_request *r, const char *name);
+/* Value of query parameter `key` (decoded) into out; 1 if present, 0 if not. */
+int hub_http__query_get(const struct hub_http_request *r, const char *key, char *out, size_t cap);
+/* If-Match without quotes into out ("*" stays "*"); 0 if absent. */
+int hub_http__if_match(struct hub_http_request *r, char *out, size_t cap);
+
+/* Checks Authorization against the policies; on failure replies 401/403 and
+ * returns non-zero. On success fills r->who. `permission` is a HUB_AUTH_PERM_* bit. */
+int hub_http__authorize(struct hub_http_request *r, unsigned permission);
+
+/* Routers; each returns 1 when it handled the request (replied), 0 if the path is not its. */
+int hub_http__route_devices(struct hub_http_request *r);
+int hub_http__route_certificates(struct hub_http_request *r);
+
+/* Percent-decodes src[0..len) into out; refuses bad escapes, NUL and
+ * (if !allow_slash) an encoded '/'. Returns decoded length or -1. Pure. */
+int hub_http__pct_decode(const char *src, size_t len, char *out, size_t cap, int allow_slash);
+/* Splits a path ("/a/b%20c") into decoded segments. Returns count or -1. Pure. */
+int hub_http__split_path(const char *path, char segments[][HUB_HTTP_SEGMENT_MAX], size_t max);
+
+#endif

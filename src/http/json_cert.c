@@ -1,0 +1,34 @@
+/*
+ * CA certificate JSON, the resource-provider shapes
+ * (shared/reference/azure-iot-hub-protocol.md §5):
+ *
+ *   {"properties":{"subject","expiry","thumbprint","isVerified","created",
+ *                  "updated","certificate"[,"verificationCode"]},
+ *    "id":"/certificates/{name}","name","etag",
+ *    "type":"Microsoft.Devices/IotHubs/Certificates"}
+ *
+ * Dates are RFC 1123 as Azure's; thumbprint is the SHA-1 one. Pure.
+ */
+#include <stdio.h>
+
+#include "common/util.h"
+#include "http/json_map.h"
+
+json_t *hub_http__ca_to_json(const struct hub_ca_cert *ca, int with_code)
+{
+    char expiry[HUB_TIME_RFC1123_LEN], created[HUB_TIME_RFC1123_LEN], updated[HUB_TIME_RFC1123_LEN];
+    hub_time_rfc1123((time_t)ca->not_after, expiry);
+    hub_time_rfc1123((time_t)ca->created, created);
+    hub_time_rfc1123((time_t)ca->updated, updated);
+    json_t *props =
+        json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "subject", ca->subject, "expiry",
+                  expiry, "thumbprint", ca->thumbprint_sha1, "thumbprintSha256",
+                  ca->thumbprint_sha256, "isVerified", ca->verified ? 1 : 0, "created", created,
+                  "updated", updated, "certificate", ca->pem != NULL ? ca->pem : "");
+    if (props != NULL && with_code)
+        json_object_set_new(props, "verificationCode", json_string(ca->verification_code));
+    char id[HUB_CA_NAME_SIZE + 16];
+    snprintf(id, sizeof(id), "/certificates/%s", ca->name);
+    return json_pack("{s:o, s:s, s:s, s:s, s:s}", "properties", props, "id", id, "name", ca->name,
+                     "etag", ca->etag, "type", "Microsoft.Devices/IotHubs/Certificates");
+}

@@ -1,0 +1,203 @@
+/*
+ * evhttp over TLS, one instance per worker thread, and the request
+ * dispatcher: parse the target, check api-version, hand the request to the
+ * resource routers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "common/log.h"
+#include "http/http_int.h"
+
+struct hub_http_server {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *listener;
+    SSL_CTX *ssl_ctx;
+    const struct hub_http_env *env;
+    int draining;
+    struct event *drain_timer;
+    void (*drain_done)(void *arg);
+    void *drain_arg;
+};
+
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
+{
+    struct hub_http_server *server = arg;
+    SSL *ssl = SSL_new(server->ssl_ctx);
+    if (ssl == NULL)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* Clients often close without close_notify; that is not an error for us. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+static void format_peer(struct evhttp_request *req, char *out, size_t cap)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    const char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (evcon != NULL)
+        evhttp_connection_get_peer(evcon, (char **)&addr, &port);
+    if (addr == NULL)
+        addr = "?";
+    if (strchr(addr, ':') != NULL)
+        snprintf(out, cap, "[%s]:%u", addr, (unsigned)port);
+    else
+        snprintf(out, cap, "%s:%u", addr, (unsigned)port);
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    default:
+        return "OTHER";
+    }
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct hub_http_server *server = arg;
+    struct hub_http_request r;
+    memset(&r, 0, sizeof(r));
+    r.req = req;
+    r.env = server->env;
+    r.method = evhttp_request_get_command(req);
+    r.method_name = method_name(r.method);
+    r.uri = evhttp_request_get_uri(req);
+    r.draining = server->draining;
+    snprintf(r.who, sizeof(r.who), "-");
+    format_peer(req, r.peer, sizeof(r.peer));
+
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    r.query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    if (path == NULL || path[0] != '/') {
+        hub_http__reply_error(&r, 400, "ArgumentInvalid", "BAD_PATH",
+                              "request target is not a path");
+        return;
+    }
+    int n = hub_http__split_path(path, r.segments, HUB_HTTP_MAX_SEGMENTS);
+    if (n < 0) {
+        hub_http__reply_error(&r, 400, "ArgumentInvalid", "BAD_PATH",
+                              "malformed path: bad percent-encoding, an encoded '/' or NUL, a "
+                              "segment over %d bytes or more than %d segments",
+                              HUB_HTTP_SEGMENT_MAX - 1, HUB_HTTP_MAX_SEGMENTS);
+        return;
+    }
+    r.segment_count = (size_t)n;
+
+    char api_version[32];
+    if (!hub_http__query_get(&r, "api-version", api_version, sizeof(api_version)) ||
+        api_version[0] == '\0') {
+        hub_http__reply_error(&r, 400, "InvalidProtocolVersion", "NO_API_VERSION",
+                              "the api-version query parameter is required (e.g. "
+                              "?api-version=2021-04-12)");
+        return;
+    }
+
+    if (hub_http__route_devices(&r) || hub_http__route_certificates(&r))
+        return;
+    hub_http__reply_error(&r, 404, "NotFound", "NO_ROUTE", "no resource at %s %s", r.method_name,
+                          path);
+}
+
+int hub_http_server_new(struct event_base *base, SSL_CTX *ssl_ctx, int listen_fd,
+                        const struct hub_http_env *env, struct hub_http_server **out_new,
+                        struct hub_err *err)
+{
+    struct hub_http_server *server = calloc(1, sizeof(*server));
+    if (server == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "no memory for the HTTPS server");
+    server->base = base;
+    server->ssl_ctx = ssl_ctx;
+    server->env = env;
+    server->http = evhttp_new(base);
+    if (server->http == NULL) {
+        free(server);
+        return HUB_ERR(err, HUB_E_NOMEM, "evhttp_new failed");
+    }
+    evhttp_set_allowed_methods(server->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                                 EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    evhttp_set_max_headers_size(server->http, (ev_ssize_t)env->max_header_bytes);
+    /* evhttp answers 413 itself when a body (chunked or not) passes the limit. */
+    evhttp_set_max_body_size(server->http, (ev_ssize_t)env->max_body_bytes);
+    struct timeval tv = {.tv_sec = env->request_timeout_ms / 1000,
+                         .tv_usec = (env->request_timeout_ms % 1000) * 1000};
+    evhttp_set_timeout_tv(server->http, &tv);
+    evhttp_set_default_content_type(server->http, "application/json; charset=utf-8");
+    evhttp_set_bevcb(server->http, on_new_connection, server);
+    evhttp_set_gencb(server->http, on_request, server);
+    server->listener = evhttp_accept_socket_with_handle(server->http, listen_fd);
+    if (server->listener == NULL) {
+        evhttp_free(server->http);
+        free(server);
+        return HUB_ERR(err, HUB_E_IO, "cannot accept on the HTTPS socket");
+    }
+    *out_new = server;
+    return 0;
+}
+
+static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hub_http_server *server = arg;
+    void (*done)(void *) = server->drain_done;
+    void *done_arg = server->drain_arg;
+    event_free(server->drain_timer);
+    evhttp_free(server->http);
+    free(server);
+    if (done != NULL)
+        done(done_arg);
+}
+
+void hub_http_server_drain(struct hub_http_server *server, int grace_ms, void (*done)(void *arg),
+                           void *arg)
+{
+    server->draining = 1;
+    server->drain_done = done;
+    server->drain_arg = arg;
+    if (server->listener != NULL) {
+        evhttp_del_accept_socket(server->http, server->listener);
+        server->listener = NULL;
+    }
+    /* Handlers run to completion inside their callback, so what is left in
+     * flight is response bytes on their way out: give them a short settle. */
+    int settle_ms = grace_ms < 250 ? grace_ms : 250;
+    struct timeval tv = {.tv_sec = settle_ms / 1000, .tv_usec = (settle_ms % 1000) * 1000};
+    server->drain_timer = evtimer_new(server->base, on_drain_timer, server);
+    if (server->drain_timer == NULL || evtimer_add(server->drain_timer, &tv) != 0) {
+        if (server->drain_timer != NULL)
+            event_free(server->drain_timer);
+        evhttp_free(server->http);
+        free(server);
+        if (done != NULL)
+            done(arg);
+    }
+}

@@ -1,0 +1,201 @@
+/*
+ * hubctl's service API calls (contract in api.h): SAS-signed JSON over one
+ * HTTPS request per call.
+ *
+ * Every request carries, like azure-iothub (reference §4 "General"):
+ *   Authorization: SharedAccessSignature sr={HostName}&sig=...&skn={policy}&se={now+3600}
+ *   Request-Id: {uuid v4}, User-Agent: hubctl/0.1, Host,
+ *   Content-Type: application/json; charset=utf-8, Accept: application/json
+ * and `?api-version=2021-04-12`. The token is rebuilt for every call, with
+ * the raw HostName as sr, as the Node service SDK does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "common/util.h"
+#include "hubctl/api.h"
+
+void hubctl_api_response_free(struct hubctl_api_response *res)
+{
+    if (res == NULL)
+        return;
+    json_decref(res->json);
+    memset(res, 0, sizeof(*res));
+}
+
+int hubctl_api_open(struct hubctl_api *api, const struct hubctl_globals *g, struct hub_err *err)
+{
+    memset(api, 0, sizeof(*api));
+    if (g->connection_string == NULL || g->connection_string[0] == '\0')
+        return HUB_ERR(err, HUB_E_INVALID_ARG,
+                       "no connection string: use --connection-string or set "
+                       "HUB_CONNECTION_STRING (HostName=...;SharedAccessKeyName=...;"
+                       "SharedAccessKey=...)");
+    struct hub_err perr = {0};
+    int rc =
+        hub_auth_connstr_parse(g->connection_string, strlen(g->connection_string), &api->cs, &perr);
+    if (rc < 0) /* the message names a key, never echoes the key itself */
+        return HUB_ERR(err, rc, "connection string: %s", perr.msg);
+    if (api->cs.kind != HUB_AUTH_CONNSTR_SERVICE)
+        return HUB_ERR(err, HUB_E_INVALID_ARG,
+                       "connection string: need a service policy string "
+                       "(HostName;SharedAccessKeyName;SharedAccessKey), not a device one");
+    api->target.host = api->cs.host_name;
+    api->target.connect_host = g->host;
+    api->target.port = g->port ? g->port : 443;
+    api->target.cafile = g->cafile;
+    api->json = g->json;
+    return 0;
+}
+
+/* RFC 4122 version 4 UUID, for Request-Id (lets the hub's log find the call). */
+static int uuid4(char out[37], struct hub_err *err)
+{
+    unsigned char b[16];
+    int rc = hub_random_bytes(b, sizeof(b), err);
+    if (rc < 0)
+        return rc;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    return 0;
+}
+
+static int status_code(int status)
+{
+    switch (status) {
+    case 401:
+        return HUB_E_UNAUTHORIZED;
+    case 403:
+        return HUB_E_FORBIDDEN;
+    case 404:
+        return HUB_E_NOT_FOUND;
+    case 409:
+        return HUB_E_EXISTS;
+    case 412:
+        return HUB_E_ETAG_MISMATCH;
+    case 429:
+        return HUB_E_BUSY;
+    default:
+        return HUB_E_INTERNAL;
+    }
+}
+
+int hubctl_api_call(const struct hubctl_api *api, const char *method, const char *path,
+                    const char *if_match, json_t *body, struct hubctl_api_response *res,
+                    struct hub_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    char token[HUB_AUTH_TOKEN_MAX + 1];
+    int rc =
+        hub_auth_sas_build(api->cs.host_name, HUB_AUTH_SR_RAW, api->cs.key_name, api->cs.key,
+                           (int64_t)time(NULL) + HUBCTL_API_TOKEN_TTL_S, token, sizeof(token), err);
+    if (rc < 0)
+        return rc;
+    char request_id[37];
+    rc = uuid4(request_id, err);
+    if (rc < 0)
+        return rc;
+
+    char *body_text = NULL;
+    if (body != NULL) {
+        body_text = json_dumps(body, JSON_COMPACT);
+        if (body_text == NULL)
+            return HUB_ERR(err, HUB_E_NOMEM, "cannot encode the request body");
+    }
+    size_t plen = strlen(path) + sizeof("?api-version=" HUBCTL_API_VERSION);
+    char *full = malloc(plen);
+    char *auth_h = malloc(strlen(token) + sizeof("Authorization: "));
+    char *ifm_h = if_match ? malloc(strlen(if_match) + sizeof("If-Match: ")) : NULL;
+    char rid_h[64];
+    if (full == NULL || auth_h == NULL || (if_match != NULL && ifm_h == NULL)) {
+        rc = HUB_ERR(err, HUB_E_NOMEM, "out of memory");
+        goto free_all;
+    }
+    snprintf(full, plen, "%s%capi-version=%s", path, strchr(path, '?') ? '&' : '?',
+             HUBCTL_API_VERSION);
+    sprintf(auth_h, "Authorization: %s", token);
+    if (ifm_h != NULL)
+        sprintf(ifm_h, "If-Match: %s", if_match);
+    snprintf(rid_h, sizeof(rid_h), "Request-Id: %s", request_id);
+    const char *headers[8];
+    size_t nh = 0;
+    headers[nh++] = auth_h;
+    headers[nh++] = rid_h;
+    headers[nh++] = "User-Agent: hubctl/0.1";
+    headers[nh++] = "Accept: application/json";
+    headers[nh++] = "Content-Type: application/json; charset=utf-8";
+    if (ifm_h != NULL)
+        headers[nh++] = ifm_h;
+    headers[nh] = NULL;
+
+    struct hubctl_http_response resp;
+    rc = hubctl_https_request(&api->target, method, full, headers, body_text,
+                              body_text ? strlen(body_text) : 0, &resp, err);
+    if (rc < 0)
+        goto free_resp;
+    res->status = resp.status;
+    const char *etag = hubctl_http_response_header_get0(&resp, "ETag");
+    if (etag != NULL)
+        snprintf(res->etag, sizeof(res->etag), "%s", etag);
+    if (resp.status < 200 || resp.status > 299) {
+        char msg[HUBCTL_API_ERRMSG_MAX];
+        hubctl_api_error_format(resp.status, resp.reason,
+                                hubctl_http_response_header_get0(&resp, "iothub-errorcode"),
+                                resp.body, resp.body_len, msg, sizeof(msg));
+        rc = HUB_ERR(err, status_code(resp.status), "%s", msg);
+        goto free_resp;
+    }
+    if (resp.body_len > 0) {
+        json_error_t jerr;
+        res->json = json_loadb(resp.body, resp.body_len, 0, &jerr);
+        if (res->json == NULL) {
+            char safe[160];
+            hubctl_api_text_sanitize(jerr.text, safe, sizeof(safe));
+            rc = HUB_ERR(err, HUB_E_PARSE, "the hub answered %d with invalid JSON: %s", resp.status,
+                         safe);
+            res->status = 0; /* not a refusal: a broken answer */
+            goto free_resp;
+        }
+    }
+    rc = 0;
+free_resp:
+    hubctl_http_response_free(&resp);
+free_all:
+    free(ifm_h);
+    free(auth_h);
+    free(full);
+    free(body_text);
+    /* The token signs every call for an hour: do not leave it in freed memory. */
+    OPENSSL_cleanse(token, sizeof(token));
+    return rc;
+}
+
+int hubctl_api_fail(const struct hubctl_api_response *res, const struct hub_err *err)
+{
+    fprintf(stderr, "hubctl: %s\n", err->msg[0] ? err->msg : hub_err_text(err->code));
+    return res != NULL && res->status != 0 ? HUBCTL_FAIL : HUBCTL_USAGE;
+}
+
+void hubctl_api_json_print(const json_t *json)
+{
+    if (json == NULL)
+        return;
+    json_dumpf(json, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+}
+
+void hubctl_api_field_print(const char *label, const char *value)
+{
+    if (value == NULL)
+        return;
+    char safe[4096];
+    hubctl_api_text_sanitize(value, safe, sizeof(safe));
+    printf("%-18s %s\n", label, safe);
+}

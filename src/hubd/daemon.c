@@ -1,0 +1,345 @@
+/*
+ * Start-up order matters: configuration, the data-dir lock (so two hubs
+ * never share a store), identity and policies, the store, then sockets, and
+ * only then threads. Stop is the reverse, driven by SIGTERM/SIGINT received
+ * with sigwait() on the main thread.
+ */
+#include "hubd/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "auth/auth.h"
+#include "common/log.h"
+#include "http/http.h"
+#include "hubd/config.h"
+#include "hubd/identity.h"
+#include "hubd/policies_file.h"
+#include "net/net.h"
+#include "registry/registry.h"
+#include "store/store.h"
+
+#define SHUTDOWN_GRACE_MS 5000
+#define LISTEN_BACKLOG    1024
+#define PATH_BYTES        4096
+
+struct daemon {
+    struct hub_config cfg;
+    int lock_fd;
+    struct hub_identity identity;
+    const char *chain_file, *key_file;
+    struct hub_auth_policy_set policies;
+    struct hub_store *store;
+    struct hub_registry *registry;
+    SSL_CTX *ssl_ctx;
+    struct hub_net_pool pool;
+    const char **hosts; /* accepted SAS hosts: localhost, loopbacks, --hostname */
+    size_t host_count;
+    struct hub_http_env http_env;
+    struct hub_http_server **http_servers; /* one per worker */
+};
+
+static int64_t now_seconds(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int fail(const char *what, const struct hub_err *err)
+{
+    fprintf(stderr, "hubd: %s: %s\n", what, err->msg);
+    struct hub_log_line line;
+    hub_log_begin(&line, HUB_LOG_ERROR, "start_failed");
+    hub_log_str(&line, "step", what);
+    hub_log_err(&line, err);
+    hub_log_end(&line);
+    return 1;
+}
+
+static int path_in(char *out, const char *dir, const char *name, struct hub_err *err)
+{
+    int n = snprintf(out, PATH_BYTES, "%s/%s", dir, name);
+    if (n < 0 || n >= PATH_BYTES)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "path too long: %s/%s", dir, name);
+    return 0;
+}
+
+/* Holds an exclusive flock on <data_dir>/hubd.lock for the hub's lifetime. */
+static int lock_data_dir(struct daemon *d, struct hub_err *err)
+{
+    if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST)
+        return HUB_ERR(err, HUB_E_IO, "cannot create data dir %s: %s", d->cfg.data_dir,
+                       strerror(errno));
+    char path[PATH_BYTES];
+    int rc = path_in(path, d->cfg.data_dir, "hubd.lock", err);
+    if (rc != 0)
+        return rc;
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d->lock_fd < 0)
+        return HUB_ERR(err, HUB_E_IO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char holder[32] = "";
+        ssize_t n = pread(d->lock_fd, holder, sizeof(holder) - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        return HUB_ERR(err, HUB_E_BUSY,
+                       "data dir %s is in use by another hubd (pid %s); stop it or use another "
+                       "--data-dir",
+                       d->cfg.data_dir, holder[0] != '\0' ? holder : "unknown");
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(d->lock_fd, 0) != 0 || pwrite(d->lock_fd, pid, (size_t)len, 0) != len)
+        return HUB_ERR(err, HUB_E_IO, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int setup_identity(struct daemon *d, struct hub_err *err)
+{
+    char managed[PATH_BYTES];
+    int rc = path_in(managed, d->cfg.data_dir, "tls/server.pem", err);
+    if (rc != 0)
+        return rc;
+    if (d->cfg.tls_cert_file != NULL && strcmp(d->cfg.tls_cert_file, managed) != 0) {
+        /* The operator brought their own server certificate. */
+        d->chain_file = d->cfg.tls_cert_file;
+        d->key_file = d->cfg.tls_key_file;
+        return 0;
+    }
+    rc = hub_identity_ensure(d->cfg.data_dir, (const char *const *)d->cfg.hostnames,
+                             d->cfg.hostname_count, &d->identity, err);
+    d->chain_file = d->identity.server_chain_file;
+    d->key_file = d->identity.server_key_file;
+    return rc;
+}
+
+static int setup_policies(struct daemon *d, struct hub_err *err)
+{
+    char path[PATH_BYTES];
+    int created = 0;
+    int rc = path_in(path, d->cfg.data_dir, "policies", err);
+    if (rc == 0)
+        rc = hub_policies_file_load_or_create(path, &d->policies, &created, err);
+    if (rc == 0 && created)
+        hub_log_kv(HUB_LOG_INFO, "policies_created", "file", path, NULL);
+    return rc;
+}
+
+static int setup_store(struct daemon *d, struct hub_err *err)
+{
+    char path[PATH_BYTES];
+    int rc = path_in(path, d->cfg.data_dir, "hubd.db", err);
+    if (rc == 0)
+        rc = hub_store_sqlite_open(path, NULL, &d->store, err);
+    if (rc != 0)
+        return rc;
+    struct hub_registry_opts opts = {.max_cas = d->cfg.max_ca_certificates,
+                                     .code_ttl_s = d->cfg.verification_code_ttl_s};
+    return hub_registry_new(d->store, &opts, &d->registry, err);
+}
+
+static int setup_http(struct daemon *d, struct hub_err *err)
+{
+    static const char *const builtin_hosts[] = {"localhost", "127.0.0.1", "::1"};
+    size_t nb = sizeof(builtin_hosts) / sizeof(builtin_hosts[0]);
+    d->hosts = calloc(nb + d->cfg.hostname_count, sizeof(*d->hosts));
+    if (d->hosts == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "no memory for host names");
+    for (size_t i = 0; i < nb; i++)
+        d->hosts[d->host_count++] = builtin_hosts[i];
+    for (size_t i = 0; i < d->cfg.hostname_count; i++)
+        d->hosts[d->host_count++] = d->cfg.hostnames[i];
+
+    d->http_env = (struct hub_http_env){
+        .registry = d->registry,
+        .policies = &d->policies,
+        .hostnames = d->hosts,
+        .hostname_count = d->host_count,
+        .allow_verify_on_upload = d->cfg.allow_verify_on_upload,
+        .max_body_bytes = d->cfg.max_request_body_bytes,
+        .max_header_bytes = d->cfg.max_header_bytes,
+        .request_timeout_ms = d->cfg.http_request_timeout_ms,
+        .now = now_seconds,
+    };
+    struct hub_net_tls_opts tls = {.cert_chain_file = d->chain_file, .key_file = d->key_file};
+    int rc = hub_net_tls_server_ctx_new(&tls, &d->ssl_ctx, err);
+    if (rc == 0)
+        rc = hub_net_pool_init(&d->pool, (size_t)d->cfg.threads, err);
+    if (rc != 0)
+        return rc;
+    d->http_servers = calloc(d->pool.count, sizeof(*d->http_servers));
+    if (d->http_servers == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "no memory for servers");
+    for (size_t i = 0; i < d->pool.count; i++) {
+        int fd = -1;
+        rc = hub_net_listen(d->cfg.listen, d->cfg.https_port, "--https-port", LISTEN_BACKLOG, &fd,
+                            err);
+        if (rc != 0)
+            return rc;
+        rc = hub_http_server_new(d->pool.workers[i].base, d->ssl_ctx, fd, &d->http_env,
+                                 &d->http_servers[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Worker-side stop: runs on each worker's thread. */
+static void on_http_drained(void *arg)
+{
+    struct hub_net_worker *worker = arg;
+    event_base_loopexit(worker->base, NULL);
+}
+
+struct stop_job {
+    struct hub_http_server *server;
+    struct hub_net_worker *worker;
+};
+
+static void on_stop(void *arg)
+{
+    struct stop_job *job = arg;
+    hub_http_server_drain(job->server, SHUTDOWN_GRACE_MS, on_http_drained, job->worker);
+}
+
+static void print_banner(const struct daemon *d)
+{
+    const char *host = d->cfg.hostname_count > 0 ? d->cfg.hostnames[0] : "localhost";
+    const struct hub_auth_policy *owner = hub_auth_policy_set_find0(&d->policies, "iothubowner");
+    printf("hubd: ready (pid %ld, %zu worker threads)\n", (long)getpid(), d->pool.count);
+    printf("  service API (HTTPS): https://%s:%d/\n", host, d->cfg.https_port);
+    if (owner != NULL)
+        printf("  connection string:   "
+               "HostName=%s;SharedAccessKeyName=iothubowner;SharedAccessKey=%s\n",
+               host, owner->primary_key);
+    if (d->identity.ca_file[0] != '\0')
+        printf("  hub CA (trust it):   %s\n", d->identity.ca_file);
+    else
+        printf("  server certificate:  %s (trust the CA that issued it)\n", d->chain_file);
+    printf("  data dir:            %s\n", d->cfg.data_dir);
+    fflush(stdout);
+}
+
+static void teardown(struct daemon *d)
+{
+    hub_net_pool_join_and_free(&d->pool);
+    free(d->http_servers);
+    free(d->hosts);
+    SSL_CTX_free(d->ssl_ctx);
+    hub_registry_free(d->registry);
+    hub_store_close(d->store);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd); /* releases the flock */
+    hub_hubd_config_free(&d->cfg);
+}
+
+/* Servers not yet handed to a worker thread are freed here on error paths. */
+static void free_unstarted_servers(struct daemon *d)
+{
+    for (size_t i = 0; d->http_servers != NULL && i < d->pool.count; i++)
+        if (d->http_servers[i] != NULL)
+            hub_http_server_drain(d->http_servers[i], 0, NULL, NULL);
+    for (size_t i = 0; i < d->pool.count; i++)
+        event_base_loop(d->pool.workers[i].base, EVLOOP_NONBLOCK);
+}
+
+int hub_daemon_main(int argc, char **argv)
+{
+    struct daemon d;
+    memset(&d, 0, sizeof(d));
+    d.lock_fd = -1;
+    struct hub_err err = {0};
+    enum hub_config_action action = HUB_CONFIG_ACTION_RUN;
+    if (hub_hubd_config_load(&d.cfg, argc, argv, &action, &err) != 0) {
+        fprintf(stderr, "hubd: %s\n(see hubd --help)\n", err.msg);
+        hub_hubd_config_free(&d.cfg);
+        return 2;
+    }
+    switch (action) {
+    case HUB_CONFIG_ACTION_HELP:
+        hub_hubd_config_help_write(stdout);
+        hub_hubd_config_free(&d.cfg);
+        return 0;
+    case HUB_CONFIG_ACTION_HELP_MARKDOWN:
+        hub_hubd_config_markdown_write(stdout);
+        hub_hubd_config_free(&d.cfg);
+        return 0;
+    case HUB_CONFIG_ACTION_VERSION:
+        printf("hubd 0.1.0\n");
+        hub_hubd_config_free(&d.cfg);
+        return 0;
+    case HUB_CONFIG_ACTION_RUN:
+        break;
+    }
+    hub_log_level_set(d.cfg.log_level);
+    hub_hubd_config_log(&d.cfg);
+
+    int status = 1;
+    if (lock_data_dir(&d, &err) != 0) {
+        status = fail("lock", &err);
+        goto out;
+    }
+    if (hub_net_init(&err) != 0 || setup_identity(&d, &err) != 0) {
+        status = fail("tls identity", &err);
+        goto out;
+    }
+    if (setup_policies(&d, &err) != 0) {
+        status = fail("policies", &err);
+        goto out;
+    }
+    if (setup_store(&d, &err) != 0) {
+        status = fail("store", &err);
+        goto out;
+    }
+    if (setup_http(&d, &err) != 0) {
+        status = fail("https listener", &err);
+        free_unstarted_servers(&d);
+        goto out;
+    }
+
+    /* Workers inherit this mask, so only sigwait() below sees the signals. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    if (hub_net_pool_start(&d.pool, &err) != 0) {
+        status = fail("threads", &err);
+        goto out;
+    }
+    hub_log_kv(HUB_LOG_INFO, "started", "data_dir", d.cfg.data_dir, "listen", d.cfg.listen, NULL);
+    print_banner(&d);
+
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig) != 0)
+        ;
+    hub_log_kv(HUB_LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    struct stop_job *jobs = calloc(d.pool.count, sizeof(*jobs));
+    for (size_t i = 0; i < d.pool.count; i++) {
+        if (jobs != NULL) {
+            jobs[i] = (struct stop_job){.server = d.http_servers[i], .worker = &d.pool.workers[i]};
+            hub_net_worker_call(&d.pool.workers[i], on_stop, &jobs[i]);
+        } else {
+            event_base_loopbreak(d.pool.workers[i].base);
+        }
+    }
+    hub_net_pool_join_and_free(&d.pool);
+    free(jobs);
+    status = 0;
+    hub_log_kv(HUB_LOG_INFO, "stopped", NULL);
+
+out:
+    teardown(&d);
+    return status;
+}

@@ -1,0 +1,6 @@
+#include "hubd/daemon.h"
+
+int main(int argc, char **argv)
+{
+    return hub_daemon_main(argc, argv);
+}

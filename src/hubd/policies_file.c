@@ -1,0 +1,128 @@
+#include "hubd/policies_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 512
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int save(const char *path, const struct hub_auth_policy_set *set, struct hub_err *err)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "path too long: %s", path);
+    unlink(tmp);
+    /* 0600 from the first byte: the keys are the hub's master secrets. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return HUB_ERR(err, HUB_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+    static const char header[] = "# hubd shared access policies: name, primary key, secondary "
+                                 "key, rights (tab-separated). Keep this file secret.\n";
+    int rc = write_all(fd, header, sizeof(header) - 1);
+    for (size_t i = 0; rc == 0 && i < set->count; i++) {
+        const struct hub_auth_policy *p = &set->items[i];
+        char rights[HUB_AUTH_PERMS_TEXT_MAX];
+        char line[LINE_MAX_BYTES];
+        if (hub_auth_perms_format(p->perms, rights, err) != 0) {
+            rc = -1;
+            break;
+        }
+        int n = snprintf(line, sizeof(line), "%s\t%s\t%s\t%s\n", p->name, p->primary_key,
+                         p->secondary_key, rights);
+        rc = (n > 0 && n < (int)sizeof(line)) ? write_all(fd, line, (size_t)n) : -1;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -1;
+    if (close(fd) != 0)
+        rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc != 0) {
+        unlink(tmp);
+        if (err == NULL || err->code == 0)
+            HUB_ERR(err, HUB_E_IO, "cannot write %s: %s", path, strerror(errno));
+        return err != NULL ? err->code : HUB_E_IO;
+    }
+    return 0;
+}
+
+static int parse_line(char *line, const char *path, int lineno, struct hub_auth_policy_set *set,
+                      struct hub_err *err)
+{
+    char *fields[4];
+    int n = 0;
+    char *save_ptr = NULL;
+    for (char *tok = strtok_r(line, "\t", &save_ptr); tok != NULL && n < 4;
+         tok = strtok_r(NULL, "\t", &save_ptr))
+        fields[n++] = tok;
+    if (n != 4)
+        return HUB_ERR(err, HUB_E_PARSE,
+                       "%s:%d: expected 4 tab-separated fields (name, primary key, secondary key, "
+                       "rights)",
+                       path, lineno);
+    unsigned perms = 0;
+    struct hub_err sub = {0};
+    if (hub_auth_perms_parse(fields[3], strlen(fields[3]), &perms, &sub) != 0 ||
+        hub_auth_policy_set_add(set, fields[0], perms, fields[1], fields[2], &sub) != 0)
+        return HUB_ERR(err, HUB_E_PARSE, "%s:%d: %s", path, lineno, sub.msg);
+    return 0;
+}
+
+static int load(const char *path, struct hub_auth_policy_set *set, struct hub_err *err)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return HUB_ERR(err, HUB_E_IO, "cannot open %s: %s", path, strerror(errno));
+    memset(set, 0, sizeof(*set));
+    char line[LINE_MAX_BYTES];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] != '\n' && !feof(f)) {
+            rc = HUB_ERR(err, HUB_E_PARSE, "%s:%d: line too long", path, lineno);
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        rc = parse_line(line, path, lineno, set, err);
+    }
+    fclose(f);
+    if (rc == 0 && set->count == 0)
+        rc = HUB_ERR(err, HUB_E_PARSE, "%s: no policies", path);
+    return rc;
+}
+
+int hub_policies_file_load_or_create(const char *path, struct hub_auth_policy_set *set,
+                                     int *created, struct hub_err *err)
+{
+    *created = 0;
+    if (access(path, F_OK) == 0)
+        return load(path, set, err);
+    int rc = hub_auth_policy_set_init_default(set, err);
+    if (rc == 0)
+        rc = save(path, set, err);
+    if (rc == 0)
+        *created = 1;
+    return rc;
+}

@@ -1,0 +1,208 @@
+#include "net/net.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+
+int hub_net_init(struct hub_err *err)
+{
+    if (evthread_use_pthreads() != 0)
+        return HUB_ERR(err, HUB_E_INTERNAL, "libevent has no pthread support");
+    /* A peer that resets mid-write must not kill the hub. */
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static int always_accept_peer_cert(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    /* The policy (pki) runs after the handshake, where it can explain itself. */
+    (void)preverify_ok;
+    (void)ctx;
+    return 1;
+}
+
+int hub_net_tls_server_ctx_new(const struct hub_net_tls_opts *opts, SSL_CTX **out_new,
+                               struct hub_err *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "SSL_CTX_new failed");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL") != 1)
+        goto fail_ssl;
+    if (SSL_CTX_use_certificate_chain_file(ctx, opts->cert_chain_file) != 1) {
+        HUB_ERR(err, HUB_E_IO, "cannot load server certificate chain %s", opts->cert_chain_file);
+        goto fail_ctx;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, opts->key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        HUB_ERR(err, HUB_E_IO, "cannot load server key %s (or it does not match the certificate)",
+                opts->key_file);
+        goto fail_ctx;
+    }
+    if (opts->request_client_cert)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, always_accept_peer_cert);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    static const unsigned char sid_ctx[] = "hubd";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    *out_new = ctx;
+    return 0;
+
+fail_ssl:
+    HUB_ERR(err, HUB_E_CRYPTO, "cannot configure TLS ciphers");
+fail_ctx:
+    SSL_CTX_free(ctx);
+    return err != NULL ? err->code : HUB_E_CRYPTO;
+}
+
+int hub_net_listen(const char *addr, int port, const char *port_option, int backlog, int *out_fd,
+                   struct hub_err *err)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(addr, portstr, &hints, &res);
+    if (gai != 0)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "cannot resolve listen address '%s': %s", addr,
+                       gai_strerror(gai));
+    int fd =
+        socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
+    if (fd < 0) {
+        HUB_ERR(err, HUB_E_IO, "socket() for %s port %d: %s", addr, port, strerror(errno));
+        goto fail_addr;
+    }
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        HUB_ERR(err, HUB_E_IO, "SO_REUSEPORT: %s", strerror(errno));
+        goto fail_fd;
+    }
+    if (res->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        int e = errno;
+        if (e == EACCES)
+            HUB_ERR(err, HUB_E_IO,
+                    "cannot bind %s port %d: permission denied (ports below 1024 need root or "
+                    "CAP_NET_BIND_SERVICE); choose another port with %s",
+                    addr, port, port_option);
+        else if (e == EADDRINUSE)
+            HUB_ERR(err, HUB_E_IO,
+                    "cannot bind %s port %d: already in use by another program; stop it or choose "
+                    "another port with %s",
+                    addr, port, port_option);
+        else
+            HUB_ERR(err, HUB_E_IO, "cannot bind %s port %d: %s", addr, port, strerror(e));
+        goto fail_fd;
+    }
+    if (listen(fd, backlog) != 0) {
+        HUB_ERR(err, HUB_E_IO, "listen on %s port %d: %s", addr, port, strerror(errno));
+        goto fail_fd;
+    }
+    freeaddrinfo(res);
+    *out_fd = fd;
+    return 0;
+
+fail_fd:
+    close(fd);
+fail_addr:
+    freeaddrinfo(res);
+    return err != NULL ? err->code : HUB_E_IO;
+}
+
+int hub_net_pool_init(struct hub_net_pool *pool, size_t count, struct hub_err *err)
+{
+    memset(pool, 0, sizeof(*pool));
+    if (count == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        count = n > 0 ? (size_t)n : 1;
+    }
+    pool->workers = calloc(count, sizeof(*pool->workers));
+    if (pool->workers == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "no memory for %zu workers", count);
+    for (size_t i = 0; i < count; i++) {
+        pool->workers[i].index = i;
+        pool->workers[i].base = event_base_new();
+        if (pool->workers[i].base == NULL) {
+            pool->count = i;
+            hub_net_pool_join_and_free(pool);
+            return HUB_ERR(err, HUB_E_NOMEM, "event_base_new failed");
+        }
+    }
+    pool->count = count;
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct hub_net_worker *worker = arg;
+    /* EVLOOP_NO_EXIT_ON_EMPTY: a worker lives until its protocol layers stop it. */
+    event_base_loop(worker->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+int hub_net_pool_start(struct hub_net_pool *pool, struct hub_err *err)
+{
+    for (size_t i = 0; i < pool->count; i++) {
+        int rc = pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]);
+        if (rc != 0)
+            return HUB_ERR(err, HUB_E_INTERNAL, "pthread_create: %s", strerror(rc));
+    }
+    return 0;
+}
+
+void hub_net_pool_join_and_free(struct hub_net_pool *pool)
+{
+    for (size_t i = 0; i < pool->count; i++) {
+        if (pool->workers[i].thread)
+            pthread_join(pool->workers[i].thread, NULL);
+        if (pool->workers[i].base)
+            event_base_free(pool->workers[i].base);
+    }
+    free(pool->workers);
+    memset(pool, 0, sizeof(*pool));
+}
+
+struct worker_call {
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void on_worker_call(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker_call *call = arg;
+    call->fn(call->arg);
+    free(call);
+}
+
+int hub_net_worker_call(struct hub_net_worker *worker, void (*fn)(void *arg), void *arg)
+{
+    struct worker_call *call = malloc(sizeof(*call));
+    if (call == NULL)
+        return HUB_E_NOMEM;
+    call->fn = fn;
+    call->arg = arg;
+    if (event_base_once(worker->base, -1, EV_TIMEOUT, on_worker_call, call, NULL) != 0) {
+        free(call);
+        return HUB_E_INTERNAL;
+    }
+    return 0;
+}

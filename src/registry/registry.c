@@ -1,0 +1,134 @@
+/*
+ * registry: construction, the clock, etags and the syntax rules.
+ */
+#include "registry/registry_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/util.h"
+
+static int64_t clock_now(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)time(NULL);
+}
+
+int hub_registry_new(struct hub_store *store, const struct hub_registry_opts *opts,
+                     struct hub_registry **out_new, struct hub_err *err)
+{
+    if (store == NULL || out_new == NULL)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "registry needs a store");
+    if (opts != NULL && opts->code_ttl_s < 0)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "verification code lifetime must be positive");
+    struct hub_registry *reg = calloc(1, sizeof(*reg));
+    if (reg == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "out of memory creating the registry");
+    reg->store = store;
+    reg->max_cas = opts && opts->max_cas ? opts->max_cas : HUB_REGISTRY_DEFAULT_MAX_CAS;
+    reg->code_ttl_s = opts && opts->code_ttl_s ? opts->code_ttl_s : HUB_REGISTRY_DEFAULT_CODE_TTL_S;
+    reg->now = opts && opts->now ? opts->now : clock_now;
+    reg->now_ctx = opts ? opts->now_ctx : NULL;
+    atomic_init(&reg->ca_epoch, 1);
+    pthread_mutex_init(&reg->snap_mu, NULL);
+    pthread_mutex_init(&reg->rebuild_mu, NULL);
+    *out_new = reg;
+    return 0;
+}
+
+void hub_registry_free(struct hub_registry *reg)
+{
+    if (reg == NULL)
+        return;
+    hub_registry__trust_drop(reg);
+    pthread_mutex_destroy(&reg->rebuild_mu);
+    pthread_mutex_destroy(&reg->snap_mu);
+    free(reg);
+}
+
+int64_t hub_registry__now(const struct hub_registry *reg)
+{
+    return reg->now(reg->now_ctx);
+}
+
+int hub_registry__etag_new(const char *old, char out[HUB_ETAG_SIZE], struct hub_err *err)
+{
+    /* 64 random bits: opaque like Azure's, and unique without a counter that
+     * would have to survive restarts. Loop only guards the 2^-64 repeat. */
+    for (;;) {
+        unsigned char raw[8];
+        int rc = hub_random_bytes(raw, sizeof(raw), err);
+        if (rc != 0)
+            return rc;
+        hub_base64_encode(raw, sizeof(raw), out);
+        if (old == NULL || strcmp(old, out) != 0)
+            return 0;
+    }
+}
+
+const char *hub_registry__if_match(const char *if_match)
+{
+    if (if_match == NULL || strcmp(if_match, "*") == 0)
+        return NULL;
+    return if_match;
+}
+
+void hub_registry__ca_changed(struct hub_registry *reg)
+{
+    atomic_fetch_add(&reg->ca_epoch, 1);
+}
+
+/* ---- syntax ---------------------------------------------------------------- */
+
+static bool is_alnum_ascii(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int hub_registry_device_id_check(const char *id, struct hub_err *err)
+{
+    /* Azure's set (protocol reference §4); + and # are refused by current docs. */
+    static const char extra[] = "-.%_*?!(),:=@$'";
+    if (id == NULL || id[0] == '\0')
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "device id is empty");
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++, n++) {
+        if (n == HUB_DEVICE_ID_MAX)
+            return HUB_ERR(err, HUB_E_INVALID_ARG, "device id is longer than %d characters",
+                           HUB_DEVICE_ID_MAX);
+        if (!is_alnum_ascii(*p) && strchr(extra, *p) == NULL)
+            return HUB_ERR(err, HUB_E_INVALID_ARG,
+                           "device id has a character not allowed (byte 0x%02x at %zu)", *p, n);
+    }
+    return 0;
+}
+
+int hub_registry_ca_name_check(const char *name, struct hub_err *err)
+{
+    if (name == NULL || name[0] == '\0')
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "certificate name is empty");
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++, n++) {
+        if (n == HUB_CA_NAME_MAX)
+            return HUB_ERR(err, HUB_E_INVALID_ARG, "certificate name is longer than %d characters",
+                           HUB_CA_NAME_MAX);
+        if (!is_alnum_ascii(*p) && *p != '-' && *p != '.' && *p != '_')
+            return HUB_ERR(err, HUB_E_INVALID_ARG,
+                           "certificate name may hold only letters, digits, '-', '.' and '_' "
+                           "(byte 0x%02x at %zu)",
+                           *p, n);
+    }
+    return 0;
+}
+
+bool hub_registry_device_thumbprint_match(const struct hub_device *dev, const char *thumbprint)
+{
+    if (dev == NULL || thumbprint == NULL || thumbprint[0] == '\0')
+        return false;
+    return (dev->primary_thumbprint[0] != '\0' &&
+            strcasecmp(dev->primary_thumbprint, thumbprint) == 0) ||
+           (dev->secondary_thumbprint[0] != '\0' &&
+            strcasecmp(dev->secondary_thumbprint, thumbprint) == 0);
+}

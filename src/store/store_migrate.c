@@ -1,0 +1,138 @@
+/*
+ * store: SQLite schema and its migrations.
+ *
+ * The schema version is PRAGMA user_version. migrations[i] takes a database
+ * from version i to i+1; each step runs in its own BEGIN IMMEDIATE
+ * transaction that re-reads user_version first, so two processes opening the
+ * same new file at once apply each step exactly once. Steps are append-only:
+ * never edit a released one, add the next.
+ *
+ * Tables are STRICT (SQLite >= 3.37) so a type error in the backend is caught
+ * by the engine instead of being stored; enums are stored as Azure's
+ * spellings so the file reads on its own.
+ */
+#include "store/store_int.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "store/store.h"
+
+static const char *const migrations[] = {
+    /* 0 -> 1: CA certificates and device identities. */
+    "CREATE TABLE ca_certs ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " pem TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " thumbprint_sha1 TEXT NOT NULL,"
+    " thumbprint_sha256 TEXT NOT NULL,"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " verified INTEGER NOT NULL CHECK (verified IN (0, 1)),"
+    " verification_code TEXT NOT NULL DEFAULT '',"
+    " code_expires INTEGER NOT NULL DEFAULT 0,"
+    " etag TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE devices ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " generation_id TEXT NOT NULL,"
+    " etag TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled')),"
+    " status_reason TEXT NOT NULL DEFAULT '',"
+    " status_updated INTEGER NOT NULL DEFAULT 0,"
+    " auth_type TEXT NOT NULL"
+    "  CHECK (auth_type IN ('sas', 'selfSigned', 'certificateAuthority', 'none')),"
+    " primary_key TEXT NOT NULL DEFAULT '',"
+    " secondary_key TEXT NOT NULL DEFAULT '',"
+    " primary_thumbprint TEXT NOT NULL DEFAULT '',"
+    " secondary_thumbprint TEXT NOT NULL DEFAULT '',"
+    " conn_state TEXT NOT NULL DEFAULT 'Disconnected'"
+    "  CHECK (conn_state IN ('Disconnected', 'Connected')),"
+    " conn_state_updated INTEGER NOT NULL DEFAULT 0,"
+    " last_activity INTEGER NOT NULL DEFAULT 0,"
+    " c2d_count INTEGER NOT NULL DEFAULT 0,"
+    " iot_edge INTEGER NOT NULL DEFAULT 0 CHECK (iot_edge IN (0, 1)),"
+    " created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;",
+};
+
+#define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int hub_store_sqlite_schema_version(void)
+{
+    return MIGRATIONS_COUNT;
+}
+
+static int user_version(sqlite3 *db, int *out, struct hub_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return hub_store__sqlite_err(db, rc, "reading the schema version", err);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int ret = hub_store__sqlite_err(db, rc, "reading the schema version", err);
+        sqlite3_finalize(st);
+        return ret;
+    }
+    *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int exec(sqlite3 *db, const char *sql, const char *what, struct hub_err *err)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return hub_store__sqlite_err(db, rc, what, err);
+    return 0;
+}
+
+/* Applies the step from `from` to from+1 unless another opener already did. */
+static int migrate_step(sqlite3 *db, int from, struct hub_err *err)
+{
+    int rc = exec(db, "BEGIN IMMEDIATE", "starting a migration", err);
+    if (rc != 0)
+        return rc;
+    int v = 0;
+    rc = user_version(db, &v, err);
+    if (rc != 0)
+        goto rollback;
+    if (v != from)
+        goto commit; /* someone else moved it on */
+    rc = exec(db, migrations[from], "applying a schema migration", err);
+    if (rc != 0)
+        goto rollback;
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", from + 1);
+    rc = exec(db, sql, "setting the schema version", err);
+    if (rc != 0)
+        goto rollback;
+commit:
+    return exec(db, "COMMIT", "committing a migration", err);
+rollback:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int hub_store__sqlite_migrate(sqlite3 *db, struct hub_err *err)
+{
+    for (;;) {
+        int v = 0;
+        int rc = user_version(db, &v, err);
+        if (rc != 0)
+            return rc;
+        if (v == MIGRATIONS_COUNT)
+            return 0;
+        if (v < 0 || v > MIGRATIONS_COUNT)
+            return HUB_ERR(err, HUB_E_STORE,
+                           "database schema version %d is newer than this hubd knows (%d)", v,
+                           MIGRATIONS_COUNT);
+        rc = migrate_step(db, v, err);
+        if (rc != 0)
+            return rc;
+    }
+}
