@@ -284,6 +284,9 @@ int hub_daemon_main(int argc, char **argv)
     }
     hub_log_level_set(d.cfg.log_level);
     hub_hubd_config_log(&d.cfg);
+    /* Everything hubd creates holds or sits beside secrets (device keys live
+     * in hubd.db and its WAL): owner-only from the first byte. */
+    umask(0077);
 
     int status = 1;
     if (lock_data_dir(&d, &err) != 0) {

@@ -24,6 +24,8 @@ curl_api() { curl -sS --cacert "$HUB_CAFILE" --resolve "localhost:$HUB_PORT:127.
 expect_ok "hub CA file is a certificate" openssl x509 -in "$HUB_CAFILE" -noout
 expect_eq "policies file is 0600" 600 "$(stat -c %a "$HUB_DIR/data/policies")"
 expect_eq "hub CA key is 0600" 600 "$(stat -c %a "$HUB_DIR/data/tls/hub-ca.key")"
+expect_eq "the database (device keys) is 0600" 600 "$(stat -c %a "$HUB_DIR/data/hubd.db")"
+expect_eq "the data dir is 0700" 700 "$(stat -c %a "$HUB_DIR/data")"
 expect_exit "second hubd on the same data dir refuses" 1 "in use by another hubd" \
     "$HUBD" --data-dir "$HUB_DIR/data" --listen 127.0.0.1 --https-port $((HUB_PORT + 1))
 
