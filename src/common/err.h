@@ -21,6 +21,7 @@
     X(NOMEM, "out of memory")                                                                      \
     X(IO, "input/output error")                                                                    \
     X(INVALID_ARG, "invalid argument")                                                             \
+    X(PROTOCOL_VERSION, "unsupported protocol version")                                            \
     X(TOO_LARGE, "input too large")                                                                \
     X(EMPTY, "input is empty")                                                                     \
     X(PRIVATE_KEY, "input holds a private key")                                                    \

@@ -60,7 +60,8 @@ struct cert_opts {
     const char *device_id;
     const char *code;
     const char *subject;
-    int days; /* 0 = the command's default */
+    int days;             /* 0 = the command's default */
+    long long not_before; /* 0 = 5 minutes ago */
     int pathlen;
     enum hub_pki_key_type key_type;
     const char *sans[MAX_SANS];
@@ -78,6 +79,7 @@ static const struct option long_opts[] = {
     {"device-id", required_argument, NULL, 'D'},
     {"code", required_argument, NULL, 'V'},
     {"days", required_argument, NULL, 'd'},
+    {"not-before", required_argument, NULL, 'B'},
     {"key-type", required_argument, NULL, 'k'},
     {"subject", required_argument, NULL, 's'},
     {"pathlen", required_argument, NULL, 'p'},
@@ -105,6 +107,7 @@ static unsigned opt_bit(int c)
     case 'V':
         return O_CODE;
     case 'd':
+    case 'B':
         return O_DAYS;
     case 'k':
         return O_KEY_TYPE;
@@ -193,6 +196,16 @@ static enum parse_result parse_opts(const char *cmd, int argc, char **argv, unsi
                 return PARSE_USAGE;
             }
             break;
+        case 'B': {
+            char *end = NULL;
+            o->not_before = strtoll(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || o->not_before <= 0) {
+                fprintf(stderr, "hubctl cert %s: --not-before wants Unix seconds, got '%s'\n", cmd,
+                        optarg);
+                return PARSE_USAGE;
+            }
+            break;
+        }
         case 'p':
             if (parse_int(optarg, 0, 16, &o->pathlen) != 0) {
                 fprintf(stderr, "hubctl cert %s: --pathlen wants 0..16, got '%s'\n", cmd, optarg);
@@ -250,6 +263,8 @@ static int fail(const char *cmd, const struct hub_err *err)
 
 static const char common_help[] =
     "  --days N          validity in days, starting 5 minutes ago (default %d)\n"
+    "  --not-before T    start the validity at Unix time T instead (e.g. to make an\n"
+    "                    expired or a not-yet-valid certificate for tests)\n"
     "  --key-type TYPE   new key: ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n"
     "  --force           replace NAME.key if it exists (otherwise refuse)\n"
     "  -h, --help        this text\n";
@@ -546,6 +561,7 @@ static int issue_main(const struct issue_cmd *ic, int argc, char **argv)
         .kind = ic->kind,
         .common_name = cn,
         .days = o.days != 0 ? o.days : ic->default_days,
+        .not_before = o.not_before,
         .pathlen = o.pathlen,
         .sans = sans,
         .sans_count = sans_count,

@@ -46,10 +46,10 @@
  *     parse [NOT_CERT / PARSE].
  * On success *out_new holds the certificates in file order (at least one).
  */
-int hub_pki_certs_load_mem(const void *buf, size_t len, STACK_OF(X509) **out_new,
+int hub_pki_certs_load_mem(const void *buf, size_t len, STACK_OF(X509) * *out_new,
                            struct hub_err *err);
 /* Same, from a file; HUB_E_IO if it cannot be read. */
-int hub_pki_certs_load_file(const char *path, STACK_OF(X509) **out_new, struct hub_err *err);
+int hub_pki_certs_load_file(const char *path, STACK_OF(X509) * *out_new, struct hub_err *err);
 /* Exactly one certificate (more than one is HUB_E_INVALID_ARG). */
 int hub_pki_cert_load_mem(const void *buf, size_t len, X509 **out_new, struct hub_err *err);
 int hub_pki_cert_load_file(const char *path, X509 **out_new, struct hub_err *err);
@@ -77,8 +77,7 @@ void hub_pki_cert_subject_text(X509 *cert, char *out, size_t cap);
 int hub_pki_cert_is_ca(X509 *cert);
 
 /* notBefore / notAfter as Unix seconds. */
-int hub_pki_cert_validity(X509 *cert, int64_t *not_before, int64_t *not_after,
-                          struct hub_err *err);
+int hub_pki_cert_validity(X509 *cert, int64_t *not_before, int64_t *not_after, struct hub_err *err);
 
 /* ---- issuing (hubctl and tests; the hub itself only issues its server cert) */
 
@@ -106,7 +105,8 @@ struct hub_pki_issue_params {
     enum hub_pki_cert_kind kind;
     const char *common_name; /* subject CN: CA name, device id, code or host */
     const char *subject;     /* optional extra RDNs "O=Contoso,OU=Fleet"; CN still common_name */
-    int days;                /* validity from now - 5 minutes (clock skew) */
+    int days;                /* validity length, from not_before */
+    int64_t not_before;      /* Unix seconds; 0 = now - 5 minutes (clock skew) */
     int pathlen;             /* intermediate/root only; -1 = no pathLen constraint */
     const char *const *sans; /* server: "DNS:name" / "IP:addr" (bare names: DNS or IP by form) */
     size_t sans_count;
@@ -140,7 +140,7 @@ enum hub_pki_eku {
  * intermediate alike. Immutable once built; share it between threads. */
 struct hub_pki_trust;
 /* Takes references to the anchors (the caller keeps its own). */
-int hub_pki_trust_new(STACK_OF(X509) *anchors, struct hub_pki_trust **out_new,
+int hub_pki_trust_new(STACK_OF(X509) * anchors, struct hub_pki_trust **out_new,
                       struct hub_err *err);
 void hub_pki_trust_free(struct hub_pki_trust *trust); /* NULL ok */
 
@@ -162,7 +162,7 @@ struct hub_pki_verify_opts {
  * "certificate expired at 2026-01-01T00:00:00Z: CN=dev1".
  * Bounded time on hostile inputs. See docs/security.md for the policy.
  */
-int hub_pki_chain_verify(const struct hub_pki_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+int hub_pki_chain_verify(const struct hub_pki_trust *trust, X509 *leaf, STACK_OF(X509) * untrusted,
                          const struct hub_pki_verify_opts *opts, struct hub_err *err);
 
 /* ---- proof of possession ------------------------------------------------ */

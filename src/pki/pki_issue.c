@@ -680,14 +680,20 @@ int hub_pki_cert_issue(const struct hub_pki_issue_params *params, X509 **out_new
     rc = name_build(params, &subject, err);
     if (rc != 0)
         goto out_x;
+    /* By default the window opens a little in the past, so a peer whose clock
+     * lags still accepts the certificate, and closes `days` from now; tests
+     * and operators may place it anywhere (an expired or not-yet-valid one). */
     time_t now = time(NULL);
+    time_t start =
+        params->not_before != 0 ? (time_t)params->not_before : now - ISSUE_BACKDATE_SECONDS;
+    time_t end_base = params->not_before != 0 ? start : now;
     if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_subject_name(x, subject) != 1 ||
         X509_set_issuer_name(x, params->issuer_cert != NULL
                                     ? X509_get_subject_name(params->issuer_cert)
                                     : subject) != 1 ||
         X509_set_pubkey(x, params->subject_key) != 1 ||
-        ASN1_TIME_adj(X509_getm_notBefore(x), now, 0, -ISSUE_BACKDATE_SECONDS) == NULL ||
-        ASN1_TIME_adj(X509_getm_notAfter(x), now, params->days, 0) == NULL) {
+        ASN1_TIME_adj(X509_getm_notBefore(x), start, 0, 0) == NULL ||
+        ASN1_TIME_adj(X509_getm_notAfter(x), end_base, params->days, 0) == NULL) {
         ERR_clear_error();
         rc = HUB_ERR(err, HUB_E_CRYPTO, "cannot fill the certificate fields");
         goto out_x;

@@ -34,6 +34,7 @@ int hub_registry_new(struct hub_store *store, const struct hub_registry_opts *op
     atomic_init(&reg->ca_epoch, 1);
     pthread_mutex_init(&reg->snap_mu, NULL);
     pthread_mutex_init(&reg->rebuild_mu, NULL);
+    pthread_mutex_init(&reg->observer_mu, NULL);
     *out_new = reg;
     return 0;
 }
@@ -43,6 +44,7 @@ void hub_registry_free(struct hub_registry *reg)
     if (reg == NULL)
         return;
     hub_registry__trust_drop(reg);
+    pthread_mutex_destroy(&reg->observer_mu);
     pthread_mutex_destroy(&reg->rebuild_mu);
     pthread_mutex_destroy(&reg->snap_mu);
     free(reg);
@@ -78,6 +80,25 @@ const char *hub_registry__if_match(const char *if_match)
 void hub_registry__ca_changed(struct hub_registry *reg)
 {
     atomic_fetch_add(&reg->ca_epoch, 1);
+    hub_registry__notify(reg, HUB_REGISTRY_CA_CHANGED, NULL);
+}
+
+void hub_registry_observer_set(struct hub_registry *reg, hub_registry_change_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&reg->observer_mu);
+    reg->observer = fn;
+    reg->observer_ctx = fn != NULL ? ctx : NULL;
+    pthread_mutex_unlock(&reg->observer_mu);
+}
+
+void hub_registry__notify(struct hub_registry *reg, enum hub_registry_change what, const char *id)
+{
+    /* Held across the call so that clearing the observer (shutdown) cannot
+     * race a callback into a context that is about to be freed. */
+    pthread_mutex_lock(&reg->observer_mu);
+    if (reg->observer != NULL)
+        reg->observer(reg->observer_ctx, what, id);
+    pthread_mutex_unlock(&reg->observer_mu);
 }
 
 /* ---- syntax ---------------------------------------------------------------- */

@@ -217,4 +217,28 @@ size_t hub_registry_trust_anchor_count(const struct hub_registry_trust *snap);
  * row); the caller should log it. */
 size_t hub_registry_trust_skipped_count(const struct hub_registry_trust *snap);
 
+/* ---- change observer (for the device endpoint) --------------------------- */
+
+enum hub_registry_change {
+    HUB_REGISTRY_DEVICE_UPDATED,  /* id: the device; still enabled */
+    HUB_REGISTRY_DEVICE_DISABLED, /* id: the device; its status is now disabled */
+    HUB_REGISTRY_DEVICE_DELETED,  /* id: the device */
+    HUB_REGISTRY_CA_CHANGED,      /* id: NULL; the verified CA set may have changed */
+};
+
+typedef void (*hub_registry_change_fn)(void *ctx, enum hub_registry_change what, const char *id);
+
+/*
+ * Registers the one observer (NULL fn removes it). It is called on the thread
+ * that made the change, after the change committed and before the API call
+ * returns: after a device update (DISABLED when the stored status is
+ * disabled, else UPDATED) or delete, and after every CA upload, verify or
+ * delete (CA_CHANGED). `id` is borrowed for the call. The callback runs under
+ * the registry's observer lock, so it must be quick and must not call
+ * hub_registry_observer_set (other registry calls are fine). Setting it
+ * waits for a running callback to return, so after observer_set(reg, NULL,
+ * NULL) returns, `ctx` is no longer used.
+ */
+void hub_registry_observer_set(struct hub_registry *reg, hub_registry_change_fn fn, void *ctx);
+
 #endif

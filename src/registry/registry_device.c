@@ -94,6 +94,21 @@ static int apply_fields(struct hub_device *dev, const struct hub_device *in,
     dev->status = in->status;
     memcpy(dev->status_reason, in->status_reason, sizeof(dev->status_reason));
     dev->iot_edge = in->iot_edge;
+    if (prev != NULL && in->auth_type == HUB_AUTH_SAS && in->primary_key[0] == '\0' &&
+        in->secondary_key[0] == '\0' && prev->auth_type != HUB_AUTH_SAS) {
+        /* An update whose authentication is "sas with empty keys" is what the
+         * Azure SDKs send when the caller left authentication out (e.g.
+         * registry.update({deviceId, status})). Turning a certificate device
+         * into a SAS device with fresh keys would be a surprise, and a
+         * dangerous one: keep the existing authentication. */
+        dev->auth_type = prev->auth_type;
+        memcpy(dev->primary_key, prev->primary_key, sizeof(dev->primary_key));
+        memcpy(dev->secondary_key, prev->secondary_key, sizeof(dev->secondary_key));
+        memcpy(dev->primary_thumbprint, prev->primary_thumbprint, sizeof(dev->primary_thumbprint));
+        memcpy(dev->secondary_thumbprint, prev->secondary_thumbprint,
+               sizeof(dev->secondary_thumbprint));
+        return 0;
+    }
     dev->auth_type = in->auth_type;
     memset(dev->primary_key, 0, sizeof(dev->primary_key));
     memset(dev->secondary_key, 0, sizeof(dev->secondary_key));
@@ -197,6 +212,10 @@ int hub_registry_device_update(struct hub_registry *reg, const struct hub_device
      * since our read fails instead of being overwritten. */
     if ((rc = hub_store_device_update(reg->store, &dev, prev.etag, err)) != 0)
         return rc;
+    hub_registry__notify(reg,
+                         dev.status == HUB_DEVICE_DISABLED ? HUB_REGISTRY_DEVICE_DISABLED
+                                                           : HUB_REGISTRY_DEVICE_UPDATED,
+                         dev.id);
     if (out != NULL)
         *out = dev;
     return 0;
@@ -217,7 +236,10 @@ int hub_registry_device_delete(struct hub_registry *reg, const char *id, const c
     int rc = hub_registry_device_id_check(id, err);
     if (rc != 0)
         return rc;
-    return hub_store_device_delete(reg->store, id, hub_registry__if_match(if_match), err);
+    rc = hub_store_device_delete(reg->store, id, hub_registry__if_match(if_match), err);
+    if (rc == 0)
+        hub_registry__notify(reg, HUB_REGISTRY_DEVICE_DELETED, id);
+    return rc;
 }
 
 int hub_registry_device_list1(struct hub_registry *reg, const struct hub_device_filter *filter,

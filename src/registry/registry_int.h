@@ -22,6 +22,10 @@ struct hub_registry {
     pthread_mutex_t snap_mu;    /* guards snap (the pointer and taking a ref) */
     pthread_mutex_t rebuild_mu; /* one rebuild at a time */
     struct hub_registry_trust *snap;
+
+    pthread_mutex_t observer_mu; /* guards the two fields below and each call */
+    hub_registry_change_fn observer;
+    void *observer_ctx;
 };
 
 int64_t hub_registry__now(const struct hub_registry *reg);
@@ -34,6 +38,9 @@ const char *hub_registry__if_match(const char *if_match);
 
 /* Marks the verified set as possibly changed (after a commit). */
 void hub_registry__ca_changed(struct hub_registry *reg);
+
+/* Calls the observer, if any (after a commit). */
+void hub_registry__notify(struct hub_registry *reg, enum hub_registry_change what, const char *id);
 
 /* Drops the registry's cached snapshot (hub_registry_free). */
 void hub_registry__trust_drop(struct hub_registry *reg);

@@ -370,15 +370,27 @@ static void test_update_with_empty_keys_keeps_sas_keys(void **state)
     assert_int_equal(hub_registry_device_update(fx->reg, &in, "*", &v3, &err), 0);
     assert_string_equal(v3.primary_key, "AAAAAAAAAAAAAAAAAAAAAA==");
 
-    /* Moving to certificateAuthority drops keys; back to sas with empty keys
-     * generates fresh ones rather than resurrecting old ones. */
+    /* Moving to certificateAuthority drops keys. */
     struct hub_device ca = spec("keep", HUB_AUTH_CERT_AUTHORITY);
     assert_int_equal(hub_registry_device_update(fx->reg, &ca, "*", &v4, &err), 0);
     assert_string_equal(v4.primary_key, "");
+
+    /* "sas with empty keys" on a certificate device is the SDK's update
+     * without authentication (e.g. only disabling it): the device stays a
+     * certificateAuthority device and gets no keys. */
     struct hub_device sas = spec("keep", HUB_AUTH_SAS);
+    sas.status = HUB_DEVICE_DISABLED;
     assert_int_equal(hub_registry_device_update(fx->reg, &sas, "*", &v4, &err), 0);
-    assert_key_bytes(v4.primary_key, 32);
-    assert_string_not_equal(v4.primary_key, v3.primary_key);
+    assert_int_equal(v4.auth_type, HUB_AUTH_CERT_AUTHORITY);
+    assert_int_equal(v4.status, HUB_DEVICE_DISABLED);
+    assert_string_equal(v4.primary_key, "");
+
+    /* Switching back to sas needs keys, which replace nothing old. */
+    snprintf(sas.primary_key, sizeof(sas.primary_key), "CCCCCCCCCCCCCCCCCCCCCC==");
+    snprintf(sas.secondary_key, sizeof(sas.secondary_key), "DDDDDDDDDDDDDDDDDDDDDD==");
+    assert_int_equal(hub_registry_device_update(fx->reg, &sas, "*", &v4, &err), 0);
+    assert_int_equal(v4.auth_type, HUB_AUTH_SAS);
+    assert_string_equal(v4.primary_key, "CCCCCCCCCCCCCCCCCCCCCC==");
 }
 
 /* ---- runtime state and authentication -------------------------------------------- */
