@@ -38,6 +38,7 @@ e2e: build
 	./tests/walkthrough/certs.sh $(BUILD)/hubctl
 	./tests/e2e/service_api.sh $(BUILD)
 	./tests/e2e/readme_walkthrough.sh $(BUILD)
+	./tests/e2e/device_mqtt.sh $(BUILD)
 
 interop: build
 	cd tests/interop && npm ci --no-audit --no-fund

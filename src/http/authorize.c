@@ -38,6 +38,14 @@ int hub_http__authorize(struct hub_http_request *r, unsigned permission)
     if (rc == HUB_E_FORBIDDEN)
         hub_http__reply_error(r, 403, "IotHubUnauthorized", hub_auth_deny_name(res.deny), "%s",
                               err.msg);
+    else if (rc == HUB_E_UNAUTHORIZED &&
+             (res.deny == HUB_AUTH_DENY_UNKNOWN_POLICY || res.deny == HUB_AUTH_DENY_BAD_SIGNATURE))
+        /* One answer for both, so a caller without a key cannot probe which
+         * policy names exist; the log keeps the precise reason. */
+        hub_http__reply_error_logged(r, 401, "IotHubUnauthorizedAccess",
+                                     hub_auth_deny_name(res.deny), err.msg,
+                                     "the SAS token's signature does not match a key of the named "
+                                     "policy (wrong key, or no such policy)");
     else if (rc == HUB_E_UNAUTHORIZED)
         hub_http__reply_error(r, 401, "IotHubUnauthorizedAccess", hub_auth_deny_name(res.deny),
                               "%s", err.msg);

@@ -25,6 +25,8 @@
 struct event_base;
 struct hub_registry;
 struct hub_auth_policy_set;
+struct hub_msg_telemetry_log;
+struct hub_msg_c2d;
 
 /* What every request handler may use. Borrowed pointers; they must outlive
  * every server that uses the env. Immutable after start. */
@@ -37,7 +39,14 @@ struct hub_http_env {
     size_t max_body_bytes;
     size_t max_header_bytes;
     int request_timeout_ms;
-    int64_t (*now)(void); /* Unix seconds; injectable for tests */
+    int64_t (*now)(void);                    /* Unix seconds; injectable for tests */
+    struct hub_msg_telemetry_log *telemetry; /* GET /messages/events */
+    struct hub_msg_c2d *c2d;                 /* C2D send, purge, feedback */
+    /* Called (on the request's thread) after a C2D message was queued, so the
+     * device endpoint can deliver it to a connected device at once. May be NULL. */
+    void (*c2d_enqueued)(void *ctx, const char *device_id);
+    void *c2d_enqueued_ctx;
+    int max_poll_wait_s; /* longest ?wait= of a telemetry long poll */
 };
 
 struct hub_http_server;

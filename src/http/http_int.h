@@ -10,6 +10,22 @@
 #include "common/err.h"
 #include "http/http.h"
 
+struct hub_http_poll;
+
+/* One HTTPS server (one per worker thread). */
+struct hub_http_server {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *listener;
+    SSL_CTX *ssl_ctx;
+    const struct hub_http_env *env;
+    int draining;
+    struct event *drain_timer;
+    void (*drain_done)(void *arg);
+    void *drain_arg;
+    struct hub_http_poll *polls; /* telemetry long polls waiting for messages */
+};
+
 #define HUB_HTTP_MAX_SEGMENTS 8
 #define HUB_HTTP_SEGMENT_MAX  256
 
@@ -20,12 +36,14 @@ struct hub_http_request {
     enum evhttp_cmd_type method;
     const char *method_name;
     const char *uri;      /* raw request URI, for logs */
+    const char *path;     /* raw path without the query, for messages */
     const char *query;    /* raw query string or NULL */
     char peer[64];        /* "addr:port" */
     size_t segment_count; /* path split on '/', each percent-decoded */
     char segments[HUB_HTTP_MAX_SEGMENTS][HUB_HTTP_SEGMENT_MAX];
     char who[80]; /* policy name once authenticated, "-" before */
     int draining; /* server is shutting down: ask clients to close */
+    struct hub_http_server *server;
 };
 
 /* Azure's error reply: status, error code name (e.g. "DeviceNotFound"), text.
@@ -33,6 +51,11 @@ struct hub_http_request {
 void hub_http__reply_error(struct hub_http_request *r, int status, const char *azure_code,
                            const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* The same, when the client must learn less than the log: client_text goes
+ * in the reply, log_detail in the log line. */
+void hub_http__reply_error_logged(struct hub_http_request *r, int status, const char *azure_code,
+                                  const char *reason, const char *log_detail,
+                                  const char *client_text);
 /* Maps a hub_err from a lower layer to status + Azure code and replies.
  * not_found_code / exists_code name the resource ("DeviceNotFound", ...). */
 void hub_http__reply_hub_err(struct hub_http_request *r, const struct hub_err *err,
@@ -59,6 +82,10 @@ int hub_http__authorize(struct hub_http_request *r, unsigned permission);
 /* Routers; each returns 1 when it handled the request (replied), 0 if the path is not its. */
 int hub_http__route_devices(struct hub_http_request *r);
 int hub_http__route_certificates(struct hub_http_request *r);
+int hub_http__route_messages(struct hub_http_request *r);
+
+/* Answers every waiting long poll at once (drain). */
+void hub_http__polls_flush(struct hub_http_server *server);
 
 /* Percent-decodes src[0..len) into out; refuses bad escapes, NUL and
  * (if !allow_slash) an encoded '/'. Returns decoded length or -1. Pure. */

@@ -25,8 +25,13 @@ json_t *hub_http__ca_to_json(const struct hub_ca_cert *ca, int with_code)
                   expiry, "thumbprint", ca->thumbprint_sha1, "thumbprintSha256",
                   ca->thumbprint_sha256, "isVerified", ca->verified ? 1 : 0, "created", created,
                   "updated", updated, "certificate", ca->pem != NULL ? ca->pem : "");
-    if (props != NULL && with_code)
+    if (props != NULL && with_code) {
+        char code_expiry[HUB_TIME_RFC1123_LEN];
+        hub_time_rfc1123((time_t)ca->code_expires, code_expiry);
         json_object_set_new(props, "verificationCode", json_string(ca->verification_code));
+        /* Not in Azure's shape: tells the operator how long the code lasts. */
+        json_object_set_new(props, "verificationCodeExpiry", json_string(code_expiry));
+    }
     char id[HUB_CA_NAME_SIZE + 16];
     snprintf(id, sizeof(id), "/certificates/%s", ca->name);
     return json_pack("{s:o, s:s, s:s, s:s, s:s}", "properties", props, "id", id, "name", ca->name,

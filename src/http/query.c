@@ -104,6 +104,12 @@ static int condition(struct cursor *c, struct hub_device_filter *f)
         return -1;
     struct hub_err err = {0};
     int rc;
+    if ((strcmp(name, "status") == 0 && f->has_status) ||
+        (strcmp(name, "authenticationType") == 0 && f->has_auth_type) ||
+        (strcmp(name, "connectionState") == 0 && f->has_conn_state)) {
+        c->p = field_at;
+        return fail(c, "field named twice (each field may be compared once)");
+    }
     if (strcmp(name, "status") == 0) {
         rc = hub_device_status_parse(value, &f->status, &err);
         f->has_status = true;

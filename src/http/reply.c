@@ -80,15 +80,10 @@ void hub_http__reply_empty(struct hub_http_request *r, int status)
     evhttp_send_reply(r->req, status, reason_phrase(status), NULL);
 }
 
-void hub_http__reply_error(struct hub_http_request *r, int status, const char *azure_code,
-                           const char *reason, const char *fmt, ...)
+void hub_http__reply_error_logged(struct hub_http_request *r, int status, const char *azure_code,
+                                  const char *reason, const char *log_detail,
+                                  const char *client_text)
 {
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-
     char tracking[33];
     if (hub_random_hex(16, tracking, NULL) != 0)
         snprintf(tracking, sizeof(tracking), "0");
@@ -99,7 +94,7 @@ void hub_http__reply_error(struct hub_http_request *r, int status, const char *a
     strftime(stamp, sizeof(stamp), "%m/%d/%Y %H:%M:%S", &tm);
 
     char message[700];
-    snprintf(message, sizeof(message), "ErrorCode:%s;%s", azure_code, text);
+    snprintf(message, sizeof(message), "ErrorCode:%s;%s", azure_code, client_text);
     char exception[128];
     snprintf(exception, sizeof(exception), "Tracking ID:%s-G:0-TimeStamp:%s", tracking, stamp);
 
@@ -111,13 +106,24 @@ void hub_http__reply_error(struct hub_http_request *r, int status, const char *a
     hub_log_str(&line, "uri", r->uri);
     hub_log_int(&line, "status", status);
     hub_log_str(&line, "reason", reason);
-    hub_log_str(&line, "detail", text);
+    hub_log_str(&line, "detail", log_detail);
     hub_log_str(&line, "tracking", tracking);
     hub_log_end(&line);
 
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "iothub-errorcode", azure_code);
     json_t *body = json_pack("{s:s, s:s}", "Message", message, "ExceptionMessage", exception);
     hub_http__reply_json(r, status, body);
+}
+
+void hub_http__reply_error(struct hub_http_request *r, int status, const char *azure_code,
+                           const char *reason, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    hub_http__reply_error_logged(r, status, azure_code, reason, text, text);
 }
 
 void hub_http__reply_hub_err(struct hub_http_request *r, const struct hub_err *err,

@@ -164,7 +164,16 @@ static void ca_put(struct hub_http_request *r, const char *name)
     int conditional = hub_http__if_match(r, if_match, sizeof(if_match));
     struct hub_err err = {0};
     struct hub_ca_cert *ca = NULL;
-    if (!conditional) {
+    if (conditional && strcmp(if_match, "*") == 0) {
+        /* "*" matches an existing resource only (RFC 9110): replace, never create. */
+        if (hub_registry_ca_get1(r->env->registry, name, &ca, &err) != 0) {
+            free(cert);
+            hub_http__reply_hub_err(r, &err, NOT_FOUND_CODE, EXISTS_CODE);
+            return;
+        }
+        hub_ca_cert_free(ca);
+        ca = NULL;
+    } else if (!conditional) {
         /* Without If-Match a PUT only creates, so a typo in a name cannot
          * silently replace (and un-verify) a CA devices depend on. */
         if (hub_registry_ca_get1(r->env->registry, name, &ca, &err) == 0) {
@@ -290,6 +299,6 @@ int hub_http__route_certificates(struct hub_http_request *r)
         return 0;
     }
     hub_http__reply_error(r, 405, "MethodNotAllowed", "BAD_METHOD", "%s is not allowed on %s",
-                          r->method_name, r->uri);
+                          r->method_name, r->path);
     return 1;
 }

@@ -213,6 +213,6 @@ int hub_http__route_devices(struct hub_http_request *r)
     }
 not_allowed:
     hub_http__reply_error(r, 405, "MethodNotAllowed", "BAD_METHOD", "%s is not allowed on %s",
-                          r->method_name, r->uri);
+                          r->method_name, r->path);
     return 1;
 }

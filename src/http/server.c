@@ -16,18 +16,6 @@
 #include "common/log.h"
 #include "http/http_int.h"
 
-struct hub_http_server {
-    struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *listener;
-    SSL_CTX *ssl_ctx;
-    const struct hub_http_env *env;
-    int draining;
-    struct event *drain_timer;
-    void (*drain_done)(void *arg);
-    void *drain_arg;
-};
-
 static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
 {
     struct hub_http_server *server = arg;
@@ -91,12 +79,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     r.method_name = method_name(r.method);
     r.uri = evhttp_request_get_uri(req);
     r.draining = server->draining;
+    r.server = server;
     snprintf(r.who, sizeof(r.who), "-");
     format_peer(req, r.peer, sizeof(r.peer));
 
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     r.query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    r.path = path != NULL ? path : "";
     if (path == NULL || path[0] != '/') {
         hub_http__reply_error(&r, 400, "ArgumentInvalid", "BAD_PATH",
                               "request target is not a path");
@@ -121,7 +111,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
 
-    if (hub_http__route_devices(&r) || hub_http__route_certificates(&r))
+    if (hub_http__route_messages(&r) || hub_http__route_devices(&r) ||
+        hub_http__route_certificates(&r))
         return;
     hub_http__reply_error(&r, 404, "NotFound", "NO_ROUTE", "no resource at %s %s", r.method_name,
                           path);
@@ -181,6 +172,7 @@ void hub_http_server_drain(struct hub_http_server *server, int grace_ms, void (*
                            void *arg)
 {
     server->draining = 1;
+    hub_http__polls_flush(server);
     server->drain_done = done;
     server->drain_arg = arg;
     if (server->listener != NULL) {

@@ -7,7 +7,8 @@
  *   Request-Id: {uuid v4}, User-Agent: hubctl/0.1, Host,
  *   Content-Type: application/json; charset=utf-8, Accept: application/json
  * and `?api-version=2021-04-12`. The token is rebuilt for every call, with
- * the raw HostName as sr, as the Node service SDK does.
+ * the raw HostName as sr, as the Node service SDK does. hubctl_api_call_raw
+ * replaces the Content-Type and adds the caller's headers (C2D properties).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,32 @@ int hubctl_api_call(const struct hubctl_api *api, const char *method, const char
                     struct hub_err *err)
 {
     memset(res, 0, sizeof(*res));
+    char *body_text = NULL;
+    if (body != NULL) {
+        body_text = json_dumps(body, JSON_COMPACT);
+        if (body_text == NULL)
+            return HUB_ERR(err, HUB_E_NOMEM, "cannot encode the request body");
+    }
+    struct hubctl_api_request req = {.method = method,
+                                     .path = path,
+                                     .if_match = if_match,
+                                     .body = body_text,
+                                     .body_len = body_text ? strlen(body_text) : 0};
+    int rc = hubctl_api_call_raw(api, &req, res, err);
+    free(body_text);
+    return rc;
+}
+
+int hubctl_api_call_raw(const struct hubctl_api *api, const struct hubctl_api_request *req,
+                        struct hubctl_api_response *res, struct hub_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    size_t nextra = 0;
+    while (req->headers != NULL && req->headers[nextra] != NULL)
+        nextra++;
+    if (nextra > HUBCTL_API_EXTRA_HEADERS_MAX)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "too many request headers (%zu, at most %d)", nextra,
+                       HUBCTL_API_EXTRA_HEADERS_MAX);
     char token[HUB_AUTH_TOKEN_MAX + 1];
     int rc =
         hub_auth_sas_build(api->cs.host_name, HUB_AUTH_SR_RAW, api->cs.key_name, api->cs.key,
@@ -103,41 +130,45 @@ int hubctl_api_call(const struct hubctl_api *api, const char *method, const char
     if (rc < 0)
         return rc;
 
-    char *body_text = NULL;
-    if (body != NULL) {
-        body_text = json_dumps(body, JSON_COMPACT);
-        if (body_text == NULL)
-            return HUB_ERR(err, HUB_E_NOMEM, "cannot encode the request body");
-    }
-    size_t plen = strlen(path) + sizeof("?api-version=" HUBCTL_API_VERSION);
+    const char *ctype = req->content_type ? req->content_type : "application/json; charset=utf-8";
+    size_t plen = strlen(req->path) + sizeof("?api-version=" HUBCTL_API_VERSION);
     char *full = malloc(plen);
     char *auth_h = malloc(strlen(token) + sizeof("Authorization: "));
-    char *ifm_h = if_match ? malloc(strlen(if_match) + sizeof("If-Match: ")) : NULL;
+    char *ifm_h = req->if_match ? malloc(strlen(req->if_match) + sizeof("If-Match: ")) : NULL;
+    char *ct_h = malloc(strlen(ctype) + sizeof("Content-Type: "));
+    /* the standard headers below, the extra ones, the terminating NULL */
+    const char **headers = malloc((7 + nextra) * sizeof(*headers));
     char rid_h[64];
-    if (full == NULL || auth_h == NULL || (if_match != NULL && ifm_h == NULL)) {
+    if (full == NULL || auth_h == NULL || (req->if_match != NULL && ifm_h == NULL) ||
+        ct_h == NULL || headers == NULL) {
         rc = HUB_ERR(err, HUB_E_NOMEM, "out of memory");
         goto free_all;
     }
-    snprintf(full, plen, "%s%capi-version=%s", path, strchr(path, '?') ? '&' : '?',
+    snprintf(full, plen, "%s%capi-version=%s", req->path, strchr(req->path, '?') ? '&' : '?',
              HUBCTL_API_VERSION);
     sprintf(auth_h, "Authorization: %s", token);
     if (ifm_h != NULL)
-        sprintf(ifm_h, "If-Match: %s", if_match);
+        sprintf(ifm_h, "If-Match: %s", req->if_match);
+    sprintf(ct_h, "Content-Type: %s", ctype);
     snprintf(rid_h, sizeof(rid_h), "Request-Id: %s", request_id);
-    const char *headers[8];
     size_t nh = 0;
     headers[nh++] = auth_h;
     headers[nh++] = rid_h;
     headers[nh++] = "User-Agent: hubctl/0.1";
     headers[nh++] = "Accept: application/json";
-    headers[nh++] = "Content-Type: application/json; charset=utf-8";
+    headers[nh++] = ct_h;
     if (ifm_h != NULL)
         headers[nh++] = ifm_h;
+    for (size_t i = 0; i < nextra; i++)
+        headers[nh++] = req->headers[i];
     headers[nh] = NULL;
 
+    struct hubctl_https_target target = api->target;
+    if (req->io_timeout_ms > 0)
+        target.io_timeout_ms = req->io_timeout_ms;
     struct hubctl_http_response resp;
-    rc = hubctl_https_request(&api->target, method, full, headers, body_text,
-                              body_text ? strlen(body_text) : 0, &resp, err);
+    rc = hubctl_https_request(&target, req->method, full, headers, req->body, req->body_len, &resp,
+                              err);
     if (rc < 0)
         goto free_resp;
     res->status = resp.status;
@@ -168,10 +199,11 @@ int hubctl_api_call(const struct hubctl_api *api, const char *method, const char
 free_resp:
     hubctl_http_response_free(&resp);
 free_all:
+    free(headers);
+    free(ct_h);
     free(ifm_h);
     free(auth_h);
     free(full);
-    free(body_text);
     /* The token signs every call for an hour: do not leave it in freed memory. */
     OPENSSL_cleanse(token, sizeof(token));
     return rc;

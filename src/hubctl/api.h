@@ -70,6 +70,36 @@ int hubctl_api_call(const struct hubctl_api *api, const char *method, const char
                     const char *if_match, json_t *body, struct hubctl_api_response *res,
                     struct hub_err *err);
 
+/*
+ * A request with a raw body, for the endpoints that do not take JSON (a C2D
+ * message body is opaque bytes, its properties travel as headers). Fields
+ * the caller does not need stay zero.
+ */
+struct hubctl_api_request {
+    const char *method;   /* "GET", "POST", ... */
+    const char *path;     /* as for hubctl_api_call; may already hold a query */
+    const char *if_match; /* If-Match value, sent verbatim; NULL for none */
+    const void *body;     /* body_len bytes; NULL when body_len is 0 */
+    size_t body_len;
+    const char *content_type;   /* NULL: "application/json; charset=utf-8" */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated; NULL for none */
+    int io_timeout_ms;          /* whole exchange; <= 0: the target's (a long poll needs more) */
+};
+
+/* Most extra headers one hubctl_api_call_raw may carry (64 iothub-app-* + system ones). */
+#define HUBCTL_API_EXTRA_HEADERS_MAX 80
+
+/*
+ * hubctl_api_call with a raw body: sends req->body as is with
+ * req->content_type, the standard headers of every call, and req->headers.
+ * Answers as hubctl_api_call does (2xx body parsed as JSON, ETag copied, the
+ * same error codes and messages); HUB_E_INVALID_ARG when there are more than
+ * HUBCTL_API_EXTRA_HEADERS_MAX extra headers or one holds CR/LF/control bytes
+ * (no header injection). Fills *res (zeroed first; free it also on failure).
+ */
+int hubctl_api_call_raw(const struct hubctl_api *api, const struct hubctl_api_request *req,
+                        struct hubctl_api_response *res, struct hub_err *err);
+
 /* Prints "hubctl: <err->msg>" on stderr and returns the exit status:
  * HUBCTL_FAIL when the hub answered (res->status != 0), HUBCTL_USAGE otherwise. */
 int hubctl_api_fail(const struct hubctl_api_response *res, const struct hub_err *err);

@@ -29,5 +29,9 @@ int hubctl_cert_check_main(int argc, char **argv);
 int hubctl_ca_main(const struct hubctl_globals *g, int argc, char **argv);
 /* `hubctl device create|show|list|delete|update ...` (argv[0] == "device"). */
 int hubctl_device_main(const struct hubctl_globals *g, int argc, char **argv);
+/* `hubctl c2d send|purge|feedback ...` (argv[0] == "c2d"): cloud-to-device messages. */
+int hubctl_c2d_main(const struct hubctl_globals *g, int argc, char **argv);
+/* `hubctl monitor [...]` (argv[0] == "monitor"): print telemetry as it arrives. */
+int hubctl_monitor_main(const struct hubctl_globals *g, int argc, char **argv);
 
 #endif

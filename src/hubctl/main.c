@@ -29,6 +29,9 @@ static void usage(FILE *out)
             "  cert     make test PKIs, print thumbprints, check chains (hubctl cert --help)\n"
             "  ca       upload and verify the hub's CA certificates (hubctl ca --help)\n"
             "  device   create, list, show, update, delete devices (hubctl device --help)\n"
+            "  c2d      send cloud-to-device messages, purge queues, read delivery feedback\n"
+            "           (hubctl c2d --help)\n"
+            "  monitor  print device-to-cloud messages as they arrive (hubctl monitor --help)\n"
             "\n"
             "global options (before COMMAND; each but --host and --json also from the\n"
             "environment variable shown):\n"
@@ -139,6 +142,10 @@ int main(int argc, char **argv)
         return hubctl_ca_main(&g, argc - i, argv + i);
     if (strcmp(cmd, "device") == 0)
         return hubctl_device_main(&g, argc - i, argv + i);
+    if (strcmp(cmd, "c2d") == 0)
+        return hubctl_c2d_main(&g, argc - i, argv + i);
+    if (strcmp(cmd, "monitor") == 0)
+        return hubctl_monitor_main(&g, argc - i, argv + i);
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return HUBCTL_OK;

@@ -56,6 +56,11 @@ struct hub_config {
     int mqtt_connect_timeout_ms;  /* TLS done -> CONNECT received */
     size_t max_ca_certificates;
     int verification_code_ttl_s; /* lifetime of a CA verification code */
+    int telemetry_retention_s;   /* telemetry log retention */
+    int c2d_max_queued;          /* C2D messages per device */
+    int c2d_default_ttl_s;       /* C2D lifetime without IoTHub-Expiry */
+    int c2d_max_delivery_count;  /* deliveries before dead-lettering */
+    int max_poll_wait_s;         /* longest telemetry long poll */
 
     /* security switches (off by default; hub_hubd_config_log warns when on) */
     bool

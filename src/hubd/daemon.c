@@ -23,10 +23,12 @@
 
 #include "auth/auth.h"
 #include "common/log.h"
+#include "device/device.h"
 #include "http/http.h"
 #include "hubd/config.h"
 #include "hubd/identity.h"
 #include "hubd/policies_file.h"
+#include "msg/msg.h"
 #include "net/net.h"
 #include "registry/registry.h"
 #include "store/store.h"
@@ -43,12 +45,26 @@ struct daemon {
     struct hub_auth_policy_set policies;
     struct hub_store *store;
     struct hub_registry *registry;
-    SSL_CTX *ssl_ctx;
+    struct hub_msg_telemetry_log *telemetry;
+    struct hub_msg_c2d *c2d;
+    SSL_CTX *ssl_ctx;      /* HTTPS: no client certificate asked */
+    SSL_CTX *mqtt_ssl_ctx; /* MQTT: asks for (never requires) the device's chain */
     struct hub_net_pool pool;
     const char **hosts; /* accepted SAS hosts: localhost, loopbacks, --hostname */
     size_t host_count;
     struct hub_http_env http_env;
     struct hub_http_server **http_servers; /* one per worker */
+    struct hub_device_env device_env;
+    struct hub_device_endpoint *device_ep;
+    struct hub_device_server **mqtt_servers; /* one per worker */
+    struct worker_stop *stops;               /* one per worker */
+};
+
+/* What stopping one worker takes: both protocol servers drain, then its loop exits. */
+struct worker_stop {
+    struct daemon *d;
+    size_t index;
+    int pending; /* servers not yet drained; touched on the worker's thread only */
 };
 
 static int64_t now_seconds(void)
@@ -146,7 +162,24 @@ static int setup_store(struct daemon *d, struct hub_err *err)
         return rc;
     struct hub_registry_opts opts = {.max_cas = d->cfg.max_ca_certificates,
                                      .code_ttl_s = d->cfg.verification_code_ttl_s};
-    return hub_registry_new(d->store, &opts, &d->registry, err);
+    rc = hub_registry_new(d->store, &opts, &d->registry, err);
+    if (rc != 0)
+        return rc;
+    struct hub_msg_telemetry_opts topts = {.retention_s = d->cfg.telemetry_retention_s};
+    rc = hub_msg_telemetry_log_open(d->store, &topts, &d->telemetry, err);
+    if (rc != 0)
+        return rc;
+    struct hub_msg_c2d_opts copts = {
+        .max_per_device = (size_t)d->cfg.c2d_max_queued,
+        .default_ttl_ms = (int64_t)d->cfg.c2d_default_ttl_s * 1000,
+        .max_delivery_count = d->cfg.c2d_max_delivery_count,
+    };
+    return hub_msg_c2d_new(d->store, &copts, &d->c2d, err);
+}
+
+static void on_c2d_enqueued(void *ctx, const char *device_id)
+{
+    hub_device_c2d_notify(ctx, device_id);
 }
 
 static int setup_http(struct daemon *d, struct hub_err *err)
@@ -171,6 +204,10 @@ static int setup_http(struct daemon *d, struct hub_err *err)
         .max_header_bytes = d->cfg.max_header_bytes,
         .request_timeout_ms = d->cfg.http_request_timeout_ms,
         .now = now_seconds,
+        .telemetry = d->telemetry,
+        .c2d = d->c2d,
+        .max_poll_wait_s = d->cfg.max_poll_wait_s,
+        .c2d_enqueued = on_c2d_enqueued,
     };
     struct hub_net_tls_opts tls = {.cert_chain_file = d->chain_file, .key_file = d->key_file};
     int rc = hub_net_tls_server_ctx_new(&tls, &d->ssl_ctx, err);
@@ -195,22 +232,63 @@ static int setup_http(struct daemon *d, struct hub_err *err)
     return 0;
 }
 
-/* Worker-side stop: runs on each worker's thread. */
-static void on_http_drained(void *arg)
+static int setup_mqtt(struct daemon *d, struct hub_err *err)
 {
-    struct hub_net_worker *worker = arg;
-    event_base_loopexit(worker->base, NULL);
+    struct hub_net_tls_opts tls = {
+        .cert_chain_file = d->chain_file, .key_file = d->key_file, .request_client_cert = 1};
+    int rc = hub_net_tls_server_ctx_new(&tls, &d->mqtt_ssl_ctx, err);
+    if (rc != 0)
+        return rc;
+    /* A resumed TLS 1.2 session does not carry the device's intermediates
+     * again, so every device connection gets a full handshake. */
+    SSL_CTX_set_session_cache_mode(d->mqtt_ssl_ctx, SSL_SESS_CACHE_OFF);
+    d->device_env = (struct hub_device_env){
+        .registry = d->registry,
+        .telemetry = d->telemetry,
+        .c2d = d->c2d,
+        .policies = &d->policies,
+        .hostnames = d->hosts,
+        .hostname_count = d->host_count,
+        .max_packet_bytes = d->cfg.mqtt_max_packet_bytes,
+        .tls_handshake_timeout_ms = d->cfg.tls_handshake_timeout_ms,
+        .connect_timeout_ms = d->cfg.mqtt_connect_timeout_ms,
+    };
+    rc = hub_device_endpoint_new(&d->device_env, &d->pool, &d->device_ep, err);
+    if (rc != 0)
+        return rc;
+    d->http_env.c2d_enqueued_ctx = d->device_ep;
+    d->mqtt_servers = calloc(d->pool.count, sizeof(*d->mqtt_servers));
+    if (d->mqtt_servers == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "no memory for servers");
+    for (size_t i = 0; i < d->pool.count; i++) {
+        int fd = -1;
+        rc = hub_net_listen(d->cfg.listen, d->cfg.mqtt_port, "--mqtt-port", LISTEN_BACKLOG, &fd,
+                            err);
+        if (rc == 0)
+            rc = hub_device_server_new(d->device_ep, &d->pool.workers[i], d->mqtt_ssl_ctx, fd,
+                                       &d->mqtt_servers[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
-struct stop_job {
-    struct hub_http_server *server;
-    struct hub_net_worker *worker;
-};
+/* Worker-side stop: runs on each worker's thread. */
+static void on_server_drained(void *arg)
+{
+    struct worker_stop *stop = arg;
+    if (--stop->pending == 0)
+        event_base_loopexit(stop->d->pool.workers[stop->index].base, NULL);
+}
 
 static void on_stop(void *arg)
 {
-    struct stop_job *job = arg;
-    hub_http_server_drain(job->server, SHUTDOWN_GRACE_MS, on_http_drained, job->worker);
+    struct worker_stop *stop = arg;
+    struct daemon *d = stop->d;
+    stop->pending = 2;
+    hub_http_server_drain(d->http_servers[stop->index], SHUTDOWN_GRACE_MS, on_server_drained, stop);
+    hub_device_server_drain(d->mqtt_servers[stop->index], SHUTDOWN_GRACE_MS, on_server_drained,
+                            stop);
 }
 
 static void print_banner(const struct daemon *d)
@@ -219,6 +297,7 @@ static void print_banner(const struct daemon *d)
     const struct hub_auth_policy *owner = hub_auth_policy_set_find0(&d->policies, "iothubowner");
     printf("hubd: ready (pid %ld, %zu worker threads)\n", (long)getpid(), d->pool.count);
     printf("  service API (HTTPS): https://%s:%d/\n", host, d->cfg.https_port);
+    printf("  devices (MQTT/TLS):  %s:%d\n", host, d->cfg.mqtt_port);
     if (owner != NULL)
         printf("  connection string:   "
                "HostName=%s;SharedAccessKeyName=iothubowner;SharedAccessKey=%s\n",
@@ -235,8 +314,16 @@ static void teardown(struct daemon *d)
 {
     hub_net_pool_join_and_free(&d->pool);
     free(d->http_servers);
-    free(d->hosts);
+    free(d->mqtt_servers);
+    free(d->stops);
+    /* The log flushes what devices sent (its last callbacks still reach the
+     * endpoint) before the endpoint goes and the store closes under it. */
+    hub_msg_telemetry_log_close(d->telemetry);
+    hub_device_endpoint_free(d->device_ep);
+    hub_msg_c2d_free(d->c2d);
     SSL_CTX_free(d->ssl_ctx);
+    SSL_CTX_free(d->mqtt_ssl_ctx);
+    free(d->hosts);
     hub_registry_free(d->registry);
     hub_store_close(d->store);
     if (d->lock_fd >= 0)
@@ -247,9 +334,12 @@ static void teardown(struct daemon *d)
 /* Servers not yet handed to a worker thread are freed here on error paths. */
 static void free_unstarted_servers(struct daemon *d)
 {
-    for (size_t i = 0; d->http_servers != NULL && i < d->pool.count; i++)
-        if (d->http_servers[i] != NULL)
+    for (size_t i = 0; i < d->pool.count; i++) {
+        if (d->http_servers != NULL && d->http_servers[i] != NULL)
             hub_http_server_drain(d->http_servers[i], 0, NULL, NULL);
+        if (d->mqtt_servers != NULL && d->mqtt_servers[i] != NULL)
+            hub_device_server_drain(d->mqtt_servers[i], 0, NULL, NULL);
+    }
     for (size_t i = 0; i < d->pool.count; i++)
         event_base_loop(d->pool.workers[i].base, EVLOOP_NONBLOCK);
 }
@@ -310,6 +400,18 @@ int hub_daemon_main(int argc, char **argv)
         free_unstarted_servers(&d);
         goto out;
     }
+    if (setup_mqtt(&d, &err) != 0) {
+        status = fail("mqtt listener", &err);
+        free_unstarted_servers(&d);
+        goto out;
+    }
+    d.stops = calloc(d.pool.count, sizeof(*d.stops));
+    if (d.stops == NULL) {
+        HUB_ERR(&err, HUB_E_NOMEM, "no memory");
+        status = fail("threads", &err);
+        free_unstarted_servers(&d);
+        goto out;
+    }
 
     /* Workers inherit this mask, so only sigwait() below sees the signals. */
     sigset_t stop_signals;
@@ -328,17 +430,12 @@ int hub_daemon_main(int argc, char **argv)
     while (sigwait(&stop_signals, &sig) != 0)
         ;
     hub_log_kv(HUB_LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    struct stop_job *jobs = calloc(d.pool.count, sizeof(*jobs));
     for (size_t i = 0; i < d.pool.count; i++) {
-        if (jobs != NULL) {
-            jobs[i] = (struct stop_job){.server = d.http_servers[i], .worker = &d.pool.workers[i]};
-            hub_net_worker_call(&d.pool.workers[i], on_stop, &jobs[i]);
-        } else {
+        d.stops[i] = (struct worker_stop){.d = &d, .index = i};
+        if (hub_net_worker_call(&d.pool.workers[i], on_stop, &d.stops[i]) != 0)
             event_base_loopbreak(d.pool.workers[i].base);
-        }
     }
     hub_net_pool_join_and_free(&d.pool);
-    free(jobs);
     status = 0;
     hub_log_kv(HUB_LOG_INFO, "stopped", NULL);
 

@@ -1,10 +1,10 @@
 /*
  * store: hubd's durable state behind one interface.
  *
- * Owns: persistence of CA certificates and device identities (later: twins,
- * C2D queues, telemetry log), schema migrations, and the concurrency control
- * a storage engine gives for free (unique keys, compare-and-swap on etags,
- * "insert unless the table already holds N rows").
+ * Owns: persistence of CA certificates, device identities, the telemetry log,
+ * C2D queues and their feedback (later: twins), schema migrations, and the
+ * concurrency control a storage engine gives for free (unique keys,
+ * compare-and-swap on etags, "insert unless the table already holds N rows").
  * Knows nothing of: the business rules (device id syntax, what an etag looks
  * like, the CA lifecycle, who may verify what: that is `registry`), wire
  * formats, X.509. The store copies records in and out verbatim; it never
@@ -28,7 +28,9 @@
  * fsyncs the WAL, so a change the API acknowledged survives power loss, not
  * only a crash of hubd (NORMAL would survive the crash but could lose the
  * last commits on power loss). Registry changes are rare, so the fsync per
- * change costs nothing that matters; the telemetry log will batch commits.
+ * change costs nothing that matters. The telemetry log batches: one
+ * hub_store_telemetry_append call writes many messages in one transaction
+ * (the `msg` layer's committer thread groups them across connections).
  *
  * Errors: HUB_E_NOT_FOUND (no such row), HUB_E_EXISTS (unique key taken),
  * HUB_E_ETAG_MISMATCH (conditional write lost), HUB_E_LIMIT (conditional
@@ -91,7 +93,7 @@ struct hub_device {
     enum hub_conn_state conn_state;
     int64_t conn_state_updated;
     int64_t last_activity;
-    int64_t c2d_count; /* cloudToDeviceMessageCount */
+    int64_t c2d_count; /* cloudToDeviceMessageCount: read-only, see the C2D queue below */
     bool iot_edge;     /* capabilities.iotEdge */
     int64_t created;
     int64_t updated;
@@ -159,9 +161,187 @@ int hub_device_status_parse(const char *s, enum hub_device_status *out, struct h
 int hub_auth_type_parse(const char *s, enum hub_auth_type *out, struct hub_err *err);
 int hub_conn_state_parse(const char *s, enum hub_conn_state *out, struct hub_err *err);
 
+/* ---- messaging records (telemetry log, C2D queue, feedback) -------------- */
+
+/* Bounds (Azure's, shared/reference/azure-iot-hub-protocol.md §2): a telemetry
+ * body is at most 256 KiB, a C2D body 64 KiB; message ids and module ids are
+ * at most 128 characters. Properties are bounded in total (keys, values and
+ * system properties together) so one message cannot pin unbounded memory. */
+#define HUB_TELEMETRY_BODY_MAX  (256 * 1024)
+#define HUB_C2D_BODY_MAX        (64 * 1024)
+#define HUB_MSG_PROPS_MAX_BYTES (64 * 1024)
+#define HUB_MODULE_ID_MAX       128
+#define HUB_MODULE_ID_SIZE      (HUB_MODULE_ID_MAX + 1)
+#define HUB_MESSAGE_ID_MAX      128
+#define HUB_MESSAGE_ID_SIZE     (HUB_MESSAGE_ID_MAX + 1)
+#define HUB_LOCK_TOKEN_MAX      64
+#define HUB_LOCK_TOKEN_SIZE     (HUB_LOCK_TOKEN_MAX + 1)
+
+/*
+ * System properties of a message: X(ENUM, column, Azure's JSON name). The
+ * MQTT property-bag keys ($.mid, $.cid, ...) are the iothub layer's business;
+ * this table is the storage and service-API view. Values are opaque strings
+ * stored verbatim (EXPIRY and CREATION_TIME as the device sent them: the hub
+ * enforces expiry only for C2D, through hub_c2d_msg.expiry_ms).
+ */
+#define HUB_SYSPROP_MAP(X)                                                                         \
+    X(MESSAGE_ID, message_id, "messageId")                                                         \
+    X(CORRELATION_ID, correlation_id, "correlationId")                                             \
+    X(USER_ID, user_id, "userId")                                                                  \
+    X(TO, msg_to, "to")                                                                            \
+    X(CONTENT_TYPE, content_type, "contentType")                                                   \
+    X(CONTENT_ENCODING, content_encoding, "contentEncoding")                                       \
+    X(EXPIRY, expiry, "expiryTimeUtc")                                                             \
+    X(CREATION_TIME, creation_time, "creationTimeUtc")                                             \
+    X(INTERFACE_ID, interface_id, "interfaceId")                                                   \
+    X(OUTPUT_NAME, output_name, "outputName")                                                      \
+    X(COMPONENT, component, "component")                                                           \
+    X(CONN_DEVICE_ID, conn_device_id, "connectionDeviceId")                                        \
+    X(CONN_MODULE_ID, conn_module_id, "connectionModuleId")                                        \
+    X(CONN_AUTH_METHOD, conn_auth_method, "connectionAuthMethod")                                  \
+    X(MESSAGE_TYPE, message_type, "iothub-MessageType")
+
+enum hub_sysprop {
+#define HUB_SYSPROP_ENUM(e, col, name) HUB_SYSPROP_##e,
+    HUB_SYSPROP_MAP(HUB_SYSPROP_ENUM)
+#undef HUB_SYSPROP_ENUM
+        HUB_SYSPROP__COUNT
+};
+
+/* Azure's JSON name of a system property ("messageId"); "unknown" if out of range. */
+const char *hub_sysprop_name(enum hub_sysprop p);
+
+/* One application property. `value` NULL is a null value (MQTT bag "key"
+ * without '='), distinct from "" ("key="). */
+struct hub_app_prop {
+    const char *key;
+    const char *value;
+};
+
+/*
+ * Records have pointer members. Passed IN (append, enqueue) they are borrowed
+ * for the call. Filled OUT by the store they point into one heap block that
+ * the record owns (`owned_`): release with the matching *_clear / *_list_free.
+ * A zeroed record is valid and clearing it is a no-op.
+ */
+
+/* One device-to-cloud message in the telemetry log. */
+struct hub_telemetry_msg {
+    int64_t seq; /* assigned by the store: > 0, increasing in commit order; ignored IN */
+    char device_id[HUB_DEVICE_ID_SIZE];
+    char module_id[HUB_MODULE_ID_SIZE]; /* "" for a device (not module) message */
+    int64_t enqueued_ms;                /* Unix milliseconds, the hub's receive time */
+    const unsigned char *body;          /* body_len bytes; may be NULL when body_len is 0 */
+    size_t body_len;
+    const char *sys[HUB_SYSPROP__COUNT]; /* NUL-terminated; NULL = absent */
+    size_t app_count;
+    const struct hub_app_prop *app;
+    void *owned_; /* store-filled records only */
+};
+
+struct hub_telemetry_msg_list {
+    size_t count;
+    struct hub_telemetry_msg *items; /* owned, ordered by seq */
+};
+
+/* Who asked for delivery feedback (Azure's "ack" property of a C2D message). */
+enum hub_c2d_ack {
+    HUB_C2D_ACK_NONE = 0,
+    HUB_C2D_ACK_POSITIVE, /* feedback on Success */
+    HUB_C2D_ACK_NEGATIVE, /* feedback on Expired, DeliveryCountExceeded, Rejected, Purged */
+    HUB_C2D_ACK_FULL,     /* both */
+};
+
+/* The end of a C2D message, as Azure's feedback statusCode spells it. */
+enum hub_c2d_outcome {
+    HUB_C2D_SUCCESS = 0,
+    HUB_C2D_EXPIRED,
+    HUB_C2D_DELIVERY_COUNT_EXCEEDED,
+    HUB_C2D_REJECTED,
+    HUB_C2D_PURGED,
+};
+
+/* One cloud-to-device message in a device's queue. */
+struct hub_c2d_msg {
+    int64_t seq; /* assigned by the store (queue order, Azure's sequenceNumber); ignored IN */
+    char device_id[HUB_DEVICE_ID_SIZE];
+    int64_t enqueued_ms; /* Unix ms */
+    int64_t expiry_ms;   /* Unix ms; the message is dropped (Expired) at or after it */
+    enum hub_c2d_ack ack;
+    const unsigned char *body; /* body_len bytes; may be NULL when body_len is 0 */
+    size_t body_len;
+    const char *sys[HUB_SYSPROP__COUNT]; /* sys[HUB_SYSPROP_MESSAGE_ID] is required */
+    size_t app_count;
+    const struct hub_app_prop *app;
+    /* Delivery state, filled OUT only. */
+    int64_t delivery_count;               /* deliveries so far, this one included */
+    char lock_token[HUB_LOCK_TOKEN_SIZE]; /* "" when not locked */
+    int64_t lock_expiry_ms;               /* 0 when not locked */
+    void *owned_;
+};
+
+/* One delivery-outcome record (Azure's feedback batch element). No heap members. */
+struct hub_c2d_feedback {
+    int64_t seq;
+    char original_message_id[HUB_MESSAGE_ID_SIZE];
+    char device_id[HUB_DEVICE_ID_SIZE];
+    char device_generation_id[HUB_GENERATION_ID_SIZE];
+    int64_t enqueued_ms; /* when the outcome happened (Azure's enqueuedTimeUtc) */
+    enum hub_c2d_outcome status;
+};
+
+struct hub_c2d_feedback_list {
+    size_t count;
+    struct hub_c2d_feedback *items; /* owned, ordered by seq */
+};
+
+/* The bounds every store write checks, for callers that must refuse a record
+ * before queueing it: a device id, a module id / message id of at most 128
+ * characters, the body bound (HUB_TELEMETRY_BODY_MAX / HUB_C2D_BODY_MAX),
+ * HUB_MSG_PROPS_MAX_BYTES, non-empty application keys; for C2D also a message
+ * id, expiry_ms > enqueued_ms and a known ack mode. 0, HUB_E_INVALID_ARG or
+ * HUB_E_TOO_LARGE. */
+int hub_telemetry_msg_check(const struct hub_telemetry_msg *msg, struct hub_err *err);
+int hub_c2d_msg_check(const struct hub_c2d_msg *msg, struct hub_err *err);
+
+/* Deep copies: *dst (whose previous content is not freed) becomes an owned
+ * record equal to *src (a borrowed or owned one). HUB_E_NOMEM. */
+int hub_telemetry_msg_copy(struct hub_telemetry_msg *dst, const struct hub_telemetry_msg *src,
+                           struct hub_err *err);
+int hub_c2d_msg_copy(struct hub_c2d_msg *dst, const struct hub_c2d_msg *src, struct hub_err *err);
+void hub_telemetry_msg_clear(struct hub_telemetry_msg *msg);           /* NULL ok; zeroes it */
+void hub_telemetry_msg_list_free(struct hub_telemetry_msg_list *list); /* NULL ok */
+void hub_c2d_msg_clear(struct hub_c2d_msg *msg);                       /* NULL ok; zeroes it */
+void hub_c2d_feedback_list_free(struct hub_c2d_feedback_list *list);   /* NULL ok */
+
+/* "none"/"positive"/"negative"/"full" (Azure's iothub-ack values); the parse
+ * function is exact and returns HUB_E_INVALID_ARG. */
+const char *hub_c2d_ack_name(enum hub_c2d_ack a);
+int hub_c2d_ack_parse(const char *s, enum hub_c2d_ack *out, struct hub_err *err);
+/* "Success", "Expired", "DeliveryCountExceeded", "Rejected", "Purged". */
+const char *hub_c2d_outcome_name(enum hub_c2d_outcome o);
+int hub_c2d_outcome_parse(const char *s, enum hub_c2d_outcome *out, struct hub_err *err);
+/* Azure-style human text for a feedback record's description field. Static. */
+const char *hub_c2d_outcome_description(enum hub_c2d_outcome o);
+
+/*
+ * Bytes a message's properties take for the HUB_MSG_PROPS_MAX_BYTES bound:
+ * the length of every present system property value plus every application
+ * key and value. Callers check the bound before the store does.
+ */
+size_t hub_msg_props_size(const char *const sys[HUB_SYSPROP__COUNT], const struct hub_app_prop *app,
+                          size_t app_count);
+
 /* ---- the interface ------------------------------------------------------ */
 
 struct hub_store;
+
+/* How a device settles a locked C2D message. */
+enum hub_c2d_settle {
+    HUB_C2D_COMPLETE = 0, /* delivered: removed; feedback Success (ack positive/full) */
+    HUB_C2D_REJECT,       /* refused: removed; feedback Rejected (ack negative/full) */
+    HUB_C2D_ABANDON,      /* not now: unlocked, stays queued, delivery count kept */
+};
 
 /*
  * One function per operation; `expected_etag` NULL means unconditional.
@@ -196,6 +376,38 @@ struct hub_store_ops {
                                  int64_t at, struct hub_err *err);
     int (*device_activity_touch)(struct hub_store *store, const char *id, int64_t at,
                                  struct hub_err *err);
+
+    int (*telemetry_append)(struct hub_store *store, const struct hub_telemetry_msg *const *msgs,
+                            size_t count, int64_t *seqs_out, struct hub_err *err);
+    int (*telemetry_read1)(struct hub_store *store, int64_t from_seq, size_t limit,
+                           const char *device_id, struct hub_telemetry_msg_list **out_new,
+                           struct hub_err *err);
+    int (*telemetry_last_seq)(struct hub_store *store, int64_t *out, struct hub_err *err);
+    int (*telemetry_prune)(struct hub_store *store, int64_t before_ms, size_t max_rows,
+                           size_t *deleted_out, struct hub_err *err);
+
+    int (*c2d_enqueue)(struct hub_store *store, const struct hub_c2d_msg *msg,
+                       size_t max_per_device, int64_t *seq_out, struct hub_err *err);
+    int (*c2d_deliver)(struct hub_store *store, const char *device_id, int64_t now_ms,
+                       const char *lock_token, int64_t lock_expiry_ms, int64_t max_delivery_count,
+                       struct hub_c2d_msg *out, size_t *dead_out, struct hub_err *err);
+    int (*c2d_settle)(struct hub_store *store, const char *device_id, const char *lock_token,
+                      enum hub_c2d_settle how, int64_t now_ms, struct hub_err *err);
+    int (*c2d_release)(struct hub_store *store, const char *device_id, size_t *released_out,
+                       struct hub_err *err);
+    int (*c2d_purge)(struct hub_store *store, const char *device_id, int64_t now_ms,
+                     size_t *purged_out, struct hub_err *err);
+    int (*c2d_expire)(struct hub_store *store, int64_t now_ms, size_t *expired_out,
+                      struct hub_err *err);
+    int (*c2d_count)(struct hub_store *store, const char *device_id, size_t *out,
+                     struct hub_err *err);
+    int (*feedback_receive1)(struct hub_store *store, int64_t now_ms, const char *lock_token,
+                             int64_t lock_expiry_ms, size_t max,
+                             struct hub_c2d_feedback_list **out_new, struct hub_err *err);
+    int (*feedback_settle)(struct hub_store *store, const char *lock_token, bool complete,
+                           int64_t now_ms, size_t *settled_out, struct hub_err *err);
+    int (*feedback_prune)(struct hub_store *store, int64_t before_ms, size_t *deleted_out,
+                          struct hub_err *err);
 };
 
 /* The base every backend embeds first. */
@@ -224,6 +436,13 @@ int hub_store_sqlite_open(const char *path, const struct hub_store_sqlite_opts *
 
 /* Schema version this build migrates to (the value of PRAGMA user_version). */
 int hub_store_sqlite_schema_version(void);
+
+/*
+ * Tests only: the next `count` write transactions of this store fail at
+ * COMMIT with HUB_E_IO ("injected I/O fault") and are rolled back, as if the
+ * disk had refused the write. 0 clears it. A no-op on other backends. Thread-safe.
+ */
+void hub_store_sqlite_fail_commits(struct hub_store *store, unsigned count);
 
 /* ---- wrappers (what callers use) ----------------------------------------- */
 
@@ -258,7 +477,8 @@ int hub_store_device_insert(struct hub_store *store, const struct hub_device *de
 /* Copies the device `id` into *out (caller's memory). HUB_E_NOT_FOUND. */
 int hub_store_device_get(struct hub_store *store, const char *id, struct hub_device *out,
                          struct hub_err *err);
-/* Replaces every column of row dev->id, conditional on `expected_etag` as for CAs. */
+/* Replaces every column of row dev->id but c2d_count (the C2D queue owns it),
+ * conditional on `expected_etag` as for CAs. */
 int hub_store_device_update(struct hub_store *store, const struct hub_device *dev,
                             const char *expected_etag, struct hub_err *err);
 int hub_store_device_delete(struct hub_store *store, const char *id, const char *expected_etag,
@@ -275,5 +495,109 @@ int hub_store_device_conn_state_set(struct hub_store *store, const char *id,
 /* Sets last_activity = max(last_activity, at). HUB_E_NOT_FOUND. */
 int hub_store_device_activity_touch(struct hub_store *store, const char *id, int64_t at,
                                     struct hub_err *err);
+
+/*
+ * ---- telemetry log ----
+ * An append-only log ordered by seq. seq is assigned by the store: positive,
+ * strictly increasing in commit order, never reused (not even after every
+ * row has been pruned). Rows do not reference devices: the log outlives a
+ * deleted device. Application properties are stored as one BLOB in the
+ * length-prefixed format described in store_sqlite_msg.c; system properties
+ * are columns.
+ */
+
+/* Appends `count` (1..) records in ONE transaction (one fsync): all or none.
+ * seqs_out[i] (caller memory, `count` entries) receives msgs[i]'s seq. Records
+ * are borrowed; each must have a device id and respect the HUB_*_MAX bounds
+ * (HUB_E_TOO_LARGE / HUB_E_INVALID_ARG otherwise, nothing written). */
+int hub_store_telemetry_append(struct hub_store *store, const struct hub_telemetry_msg *const *msgs,
+                               size_t count, int64_t *seqs_out, struct hub_err *err);
+/* Up to `limit` (1..10000) records with seq >= from_seq, oldest first, only
+ * device `device_id` when it is non-NULL. *out_new is the caller's
+ * (hub_telemetry_msg_list_free), possibly with count 0. */
+int hub_store_telemetry_read1(struct hub_store *store, int64_t from_seq, size_t limit,
+                              const char *device_id, struct hub_telemetry_msg_list **out_new,
+                              struct hub_err *err);
+/* The highest seq ever committed (0 for a new log), pruned rows included. */
+int hub_store_telemetry_last_seq(struct hub_store *store, int64_t *out, struct hub_err *err);
+/* Deletes at most `max_rows` (>= 1) records with enqueued_ms < before_ms, so
+ * one call holds the write lock briefly; *deleted_out (may be NULL) says how
+ * many went. Call again while it returns max_rows. */
+int hub_store_telemetry_prune(struct hub_store *store, int64_t before_ms, size_t max_rows,
+                              size_t *deleted_out, struct hub_err *err);
+
+/*
+ * ---- cloud-to-device queue ----
+ * One queue per device, ordered by seq. Rows reference devices(id) ON DELETE
+ * CASCADE: deleting a device drops its queue (without feedback). The
+ * device's c2d_count (cloudToDeviceMessageCount) equals the number of rows
+ * in its queue, locked ones included, kept by triggers inside the same
+ * transaction as each change. Feedback (Azure's delivery outcomes) is
+ * written in the same transaction as the outcome when msg->ack asks for it.
+ * Times are the caller's (Unix ms); the store never reads a clock, and lock
+ * tokens come from the caller too.
+ */
+
+/* Durably enqueues `msg` (borrowed; device_id, sys[MESSAGE_ID] required;
+ * expiry_ms > enqueued_ms). HUB_E_NOT_FOUND (no such device), HUB_E_LIMIT
+ * (the device already holds `max_per_device` unexpired messages; 0 = no
+ * limit), HUB_E_TOO_LARGE / HUB_E_INVALID_ARG (bounds). *seq_out may be NULL. */
+int hub_store_c2d_enqueue(struct hub_store *store, const struct hub_c2d_msg *msg,
+                          size_t max_per_device, int64_t *seq_out, struct hub_err *err);
+/*
+ * The device's oldest deliverable message (not expired at now_ms, not locked
+ * or its lock expired), locked with `lock_token` until lock_expiry_ms and its
+ * delivery count incremented, all in one transaction. A candidate already
+ * delivered `max_delivery_count` times (>= 1) is dead-lettered instead:
+ * removed, feedback DeliveryCountExceeded, counted in *dead_out (may be NULL),
+ * and the next one is tried. *out (zeroed first) is the caller's:
+ * hub_c2d_msg_clear. HUB_E_NOT_FOUND when nothing is deliverable (*out stays
+ * zeroed; dead-lettering done on the way is committed).
+ */
+int hub_store_c2d_deliver(struct hub_store *store, const char *device_id, int64_t now_ms,
+                          const char *lock_token, int64_t lock_expiry_ms,
+                          int64_t max_delivery_count, struct hub_c2d_msg *out, size_t *dead_out,
+                          struct hub_err *err);
+/* Settles the device's message locked with `lock_token` (see enum
+ * hub_c2d_settle). HUB_E_NOT_FOUND: no message of this device holds that
+ * token (never issued, already settled, or redelivered with another token);
+ * HUB_E_ETAG_MISMATCH: the lock expired at or before now_ms (Azure's
+ * DeviceMessageLockLost; the message stays queued). */
+int hub_store_c2d_settle(struct hub_store *store, const char *device_id, const char *lock_token,
+                         enum hub_c2d_settle how, int64_t now_ms, struct hub_err *err);
+/* Unlocks every locked message of the device (a new MQTT session: what the
+ * previous one had in flight is redelivered at once). *released_out may be NULL. */
+int hub_store_c2d_release(struct hub_store *store, const char *device_id, size_t *released_out,
+                          struct hub_err *err);
+/* Removes every message of the device; feedback Purged (ack negative/full).
+ * HUB_E_NOT_FOUND for an unknown device. *purged_out may be NULL. */
+int hub_store_c2d_purge(struct hub_store *store, const char *device_id, int64_t now_ms,
+                        size_t *purged_out, struct hub_err *err);
+/* Removes every message of every device with expiry_ms <= now_ms; feedback
+ * Expired (ack negative/full). *expired_out (may be NULL) counts them. */
+int hub_store_c2d_expire(struct hub_store *store, int64_t now_ms, size_t *expired_out,
+                         struct hub_err *err);
+/* Messages in the device's queue (== its c2d_count). HUB_E_NOT_FOUND. */
+int hub_store_c2d_count(struct hub_store *store, const char *device_id, size_t *out,
+                        struct hub_err *err);
+
+/*
+ * Feedback: a shared queue of outcome records, handed out in locked batches
+ * (Azure: GET /messages/serviceBound/feedback, then DELETE or abandon by lock
+ * token). receive1 locks up to `max` (1..1000) unlocked (or lock-expired)
+ * records, oldest first, with `lock_token` until lock_expiry_ms and returns
+ * them (count 0 when none; *out_new: hub_c2d_feedback_list_free).
+ * settle with complete=true deletes the batch, false unlocks it;
+ * HUB_E_NOT_FOUND when no record holds that unexpired lock (*settled_out,
+ * may be NULL, counts the records). prune deletes records older than
+ * before_ms whatever their lock.
+ */
+int hub_store_feedback_receive1(struct hub_store *store, int64_t now_ms, const char *lock_token,
+                                int64_t lock_expiry_ms, size_t max,
+                                struct hub_c2d_feedback_list **out_new, struct hub_err *err);
+int hub_store_feedback_settle(struct hub_store *store, const char *lock_token, bool complete,
+                              int64_t now_ms, size_t *settled_out, struct hub_err *err);
+int hub_store_feedback_prune(struct hub_store *store, int64_t before_ms, size_t *deleted_out,
+                             struct hub_err *err);
 
 #endif

@@ -57,6 +57,79 @@ static const char *const migrations[] = {
     " created INTEGER NOT NULL,"
     " updated INTEGER NOT NULL"
     ") STRICT, WITHOUT ROWID;",
+
+    /*
+     * 1 -> 2: the telemetry log, C2D queues and their feedback.
+     *
+     * seq columns are AUTOINCREMENT so a seq is never reused, even after
+     * retention emptied a table: a reader resuming "from=SEQ" never sees a
+     * new message under an old number. The system-property columns (NULL =
+     * absent) are HUB_SYSPROP_MAP as it stood at this step; a new property
+     * needs a new step adding its column. Telemetry rows do not reference
+     * devices (the log outlives a deleted device); C2D rows do, ON DELETE
+     * CASCADE. The triggers keep devices.c2d_count equal to the queue length
+     * in the same transaction as every change, by recounting (at most a
+     * few dozen rows per device), so the count cannot drift.
+     * IF NOT EXISTS: the step stays harmless if an operator rewinds
+     * user_version by hand.
+     */
+    "CREATE TABLE IF NOT EXISTS telemetry ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " device_id TEXT NOT NULL,"
+    " module_id TEXT NOT NULL DEFAULT '',"
+    " enqueued_ms INTEGER NOT NULL,"
+    " body BLOB NOT NULL,"
+    " app_props BLOB,"
+    " message_id TEXT, correlation_id TEXT, user_id TEXT, msg_to TEXT, content_type TEXT,"
+    " content_encoding TEXT, expiry TEXT, creation_time TEXT, interface_id TEXT,"
+    " output_name TEXT, component TEXT, conn_device_id TEXT, conn_module_id TEXT,"
+    " conn_auth_method TEXT, message_type TEXT"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS telemetry_by_device ON telemetry (device_id, seq);"
+    "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry (enqueued_ms);"
+    "CREATE TABLE IF NOT EXISTS c2d_messages ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,"
+    " enqueued_ms INTEGER NOT NULL,"
+    " expiry_ms INTEGER NOT NULL,"
+    " ack TEXT NOT NULL CHECK (ack IN ('none', 'positive', 'negative', 'full')),"
+    " body BLOB NOT NULL,"
+    " app_props BLOB,"
+    " message_id TEXT NOT NULL, correlation_id TEXT, user_id TEXT, msg_to TEXT,"
+    " content_type TEXT, content_encoding TEXT, expiry TEXT, creation_time TEXT,"
+    " interface_id TEXT, output_name TEXT, component TEXT, conn_device_id TEXT,"
+    " conn_module_id TEXT, conn_auth_method TEXT, message_type TEXT,"
+    " delivery_count INTEGER NOT NULL DEFAULT 0,"
+    " lock_token TEXT,"
+    " lock_expiry_ms INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS c2d_by_device ON c2d_messages (device_id, seq);"
+    "CREATE INDEX IF NOT EXISTS c2d_by_expiry ON c2d_messages (expiry_ms);"
+    "CREATE TABLE IF NOT EXISTS c2d_feedback ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " original_message_id TEXT NOT NULL,"
+    " device_id TEXT NOT NULL,"
+    " device_generation_id TEXT NOT NULL,"
+    " enqueued_ms INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN"
+    "  ('Success', 'Expired', 'DeliveryCountExceeded', 'Rejected', 'Purged')),"
+    " lock_token TEXT,"
+    " lock_expiry_ms INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS c2d_feedback_by_lock ON c2d_feedback (lock_token);"
+    "CREATE INDEX IF NOT EXISTS c2d_feedback_by_time ON c2d_feedback (enqueued_ms);"
+    "CREATE TRIGGER IF NOT EXISTS c2d_count_on_insert AFTER INSERT ON c2d_messages BEGIN"
+    " UPDATE devices SET c2d_count ="
+    "  (SELECT count(*) FROM c2d_messages WHERE device_id = NEW.device_id)"
+    " WHERE id = NEW.device_id;"
+    " END;"
+    "CREATE TRIGGER IF NOT EXISTS c2d_count_on_delete AFTER DELETE ON c2d_messages BEGIN"
+    " UPDATE devices SET c2d_count ="
+    "  (SELECT count(*) FROM c2d_messages WHERE device_id = OLD.device_id)"
+    " WHERE id = OLD.device_id;"
+    " END;"
+    "UPDATE devices SET c2d_count ="
+    " (SELECT count(*) FROM c2d_messages WHERE device_id = devices.id);",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -118,21 +191,28 @@ rollback:
     return rc;
 }
 
-int hub_store__sqlite_migrate(sqlite3 *db, struct hub_err *err)
+int hub_store__sqlite_migrate_to(sqlite3 *db, int target, struct hub_err *err)
 {
+    if (target < 0 || target > MIGRATIONS_COUNT)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "no schema version %d", target);
     for (;;) {
         int v = 0;
         int rc = user_version(db, &v, err);
         if (rc != 0)
             return rc;
-        if (v == MIGRATIONS_COUNT)
-            return 0;
         if (v < 0 || v > MIGRATIONS_COUNT)
             return HUB_ERR(err, HUB_E_STORE,
                            "database schema version %d is newer than this hubd knows (%d)", v,
                            MIGRATIONS_COUNT);
+        if (v >= target)
+            return 0;
         rc = migrate_step(db, v, err);
         if (rc != 0)
             return rc;
     }
+}
+
+int hub_store__sqlite_migrate(sqlite3 *db, struct hub_err *err)
+{
+    return hub_store__sqlite_migrate_to(db, MIGRATIONS_COUNT, err);
 }

@@ -38,7 +38,10 @@
     "last_activity, c2d_count, iot_edge, created, updated"
 
 /* X(NAME, SQL): one cached statement per row. Parameter ?N in the CA and
- * device statements is column N of CA_COLS / DEVICE_COLS. */
+ * device statements is column N of CA_COLS / DEVICE_COLS. DEV_UPDATE leaves
+ * c2d_count (?15) alone: triggers keep it equal to the C2D queue's length
+ * (store_migrate.c, step 2), and a read-modify-write of the identity must not
+ * put back a count read before a message was enqueued. */
 #define STMT_MAP(X)                                                                                \
     X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
     X(COMMIT, "COMMIT")                                                                            \
@@ -62,7 +65,7 @@
                   "status_reason = ?5, status_updated = ?6, auth_type = ?7, primary_key = ?8, "    \
                   "secondary_key = ?9, primary_thumbprint = ?10, secondary_thumbprint = ?11, "     \
                   "conn_state = ?12, conn_state_updated = ?13, last_activity = ?14, "              \
-                  "c2d_count = ?15, iot_edge = ?16, created = ?17, updated = ?18 WHERE id = ?1")   \
+                  "iot_edge = ?16, created = ?17, updated = ?18 WHERE id = ?1")                    \
     X(DEV_DELETE, "DELETE FROM devices WHERE id = ?1")                                             \
     X(DEV_LIST, "SELECT " DEVICE_COLS " FROM devices WHERE id > ?1"                                \
                 " AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR auth_type = ?3)"              \
@@ -85,9 +88,13 @@ static const char *const stmt_sql[STMT__COUNT] = {
 
 /* ---- pool ---------------------------------------------------------------- */
 
+struct sqlite_store;
+
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[STMT__COUNT];
+    sqlite3_stmt *ext_stmts[HUB_STORE__EXT_STMT_MAX]; /* other files' statements, by slot */
+    struct sqlite_store *owner;
     struct conn *next;
 };
 
@@ -98,8 +105,9 @@ struct sqlite_store {
     size_t max_connections;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct conn *idle; /* guarded by mu */
-    size_t open_count; /* guarded by mu: idle + checked out + being opened */
+    struct conn *idle;     /* guarded by mu */
+    size_t open_count;     /* guarded by mu: idle + checked out + being opened */
+    unsigned fail_commits; /* guarded by mu: test fault injection */
 };
 
 int hub_store__sqlite_err(sqlite3 *db, int rc, const char *what, struct hub_err *err)
@@ -125,6 +133,8 @@ static void conn_close(struct conn *c)
         return;
     for (int i = 0; i < STMT__COUNT; i++)
         sqlite3_finalize(c->stmts[i]);
+    for (int i = 0; i < HUB_STORE__EXT_STMT_MAX; i++)
+        sqlite3_finalize(c->ext_stmts[i]);
     sqlite3_close(c->db);
     free(c);
 }
@@ -137,11 +147,12 @@ static int exec_pragma(sqlite3 *db, const char *sql, struct hub_err *err)
     return 0;
 }
 
-static int conn_open(const struct sqlite_store *s, struct conn **out, struct hub_err *err)
+static int conn_open(struct sqlite_store *s, struct conn **out, struct hub_err *err)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return HUB_ERR(err, HUB_E_NOMEM, "out of memory opening the database");
+    c->owner = s;
     /* NOMUTEX: the pool guarantees one thread per connection at a time. */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
@@ -244,14 +255,85 @@ static int txn_begin(struct conn *c, struct hub_err *err)
     return run(c, STMT_BEGIN, "starting a transaction", err);
 }
 
+/* Whether an injected fault should fail this commit (and consumes it). */
+static bool take_commit_fault(struct sqlite_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool fail = s->fail_commits > 0;
+    if (fail)
+        s->fail_commits--;
+    pthread_mutex_unlock(&s->mu);
+    return fail;
+}
+
 static int txn_commit(struct conn *c, struct hub_err *err)
 {
+    if (c->owner != NULL && take_commit_fault(c->owner)) {
+        run(c, STMT_ROLLBACK, "rolling back", NULL);
+        return HUB_ERR(err, HUB_E_IO, "committing: injected I/O fault");
+    }
     return run(c, STMT_COMMIT, "committing", err);
 }
 
 static void txn_rollback(struct conn *c)
 {
     run(c, STMT_ROLLBACK, "rolling back", NULL);
+}
+
+/* ---- what store_sqlite_msg.c uses (store_int.h) -------------------------- */
+
+/* A struct hub_store__conn * is a struct conn * the other files cannot look into. */
+#define CONN(x) ((struct conn *)(x))
+
+int hub_store__sqlite_acquire(struct hub_store *store, struct hub_store__conn **out,
+                              struct hub_err *err)
+{
+    struct conn *c = NULL;
+    int rc = conn_acquire((struct sqlite_store *)store, &c, err);
+    if (rc == 0)
+        *out = (struct hub_store__conn *)c;
+    return rc;
+}
+
+void hub_store__sqlite_release(struct hub_store *store, struct hub_store__conn *conn)
+{
+    conn_release((struct sqlite_store *)store, CONN(conn));
+}
+
+sqlite3 *hub_store__sqlite_db(struct hub_store__conn *conn)
+{
+    return CONN(conn)->db;
+}
+
+int hub_store__sqlite_stmt(struct hub_store__conn *conn, int slot, const char *sql,
+                           sqlite3_stmt **out, struct hub_err *err)
+{
+    struct conn *c = CONN(conn);
+    if (slot < 0 || slot >= HUB_STORE__EXT_STMT_MAX)
+        return HUB_ERR(err, HUB_E_INTERNAL, "statement slot %d out of range", slot);
+    if (c->ext_stmts[slot] == NULL) {
+        int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->ext_stmts[slot],
+                                    NULL);
+        if (rc != SQLITE_OK)
+            return hub_store__sqlite_err(c->db, rc, "preparing a statement", err);
+    }
+    *out = c->ext_stmts[slot];
+    return 0;
+}
+
+int hub_store__sqlite_begin(struct hub_store__conn *conn, struct hub_err *err)
+{
+    return txn_begin(CONN(conn), err);
+}
+
+int hub_store__sqlite_commit(struct hub_store__conn *conn, struct hub_err *err)
+{
+    return txn_commit(CONN(conn), err);
+}
+
+void hub_store__sqlite_rollback(struct hub_store__conn *conn)
+{
+    txn_rollback(CONN(conn));
 }
 
 /* ---- binding and reading columns ----------------------------------------- */
@@ -882,6 +964,18 @@ static void sqlite_close(struct hub_store *base)
     free(s);
 }
 
+static const struct hub_store_ops sqlite_ops;
+
+void hub_store_sqlite_fail_commits(struct hub_store *base, unsigned count)
+{
+    if (base == NULL || base->ops != &sqlite_ops)
+        return;
+    struct sqlite_store *s = STORE(base);
+    pthread_mutex_lock(&s->mu);
+    s->fail_commits = count;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static const struct hub_store_ops sqlite_ops = {
     .close = sqlite_close,
     .ca_insert = ca_insert,
@@ -897,6 +991,20 @@ static const struct hub_store_ops sqlite_ops = {
     .device_list1 = device_list1,
     .device_conn_state_set = device_conn_state_set,
     .device_activity_touch = device_activity_touch,
+    .telemetry_append = hub_store__sqlite_telemetry_append,
+    .telemetry_read1 = hub_store__sqlite_telemetry_read1,
+    .telemetry_last_seq = hub_store__sqlite_telemetry_last_seq,
+    .telemetry_prune = hub_store__sqlite_telemetry_prune,
+    .c2d_enqueue = hub_store__sqlite_c2d_enqueue,
+    .c2d_deliver = hub_store__sqlite_c2d_deliver,
+    .c2d_settle = hub_store__sqlite_c2d_settle,
+    .c2d_release = hub_store__sqlite_c2d_release,
+    .c2d_purge = hub_store__sqlite_c2d_purge,
+    .c2d_expire = hub_store__sqlite_c2d_expire,
+    .c2d_count = hub_store__sqlite_c2d_count,
+    .feedback_receive1 = hub_store__sqlite_feedback_receive1,
+    .feedback_settle = hub_store__sqlite_feedback_settle,
+    .feedback_prune = hub_store__sqlite_feedback_prune,
 };
 
 int hub_store_sqlite_open(const char *path, const struct hub_store_sqlite_opts *opts,

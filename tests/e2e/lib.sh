@@ -45,8 +45,10 @@ expect_log() {
 choose_ports() {
     if [ "$(id -u)" -eq 0 ]; then
         HUB_HTTPS_PORT=${HUB_HTTPS_PORT:-443}
+        HUB_MQTT_PORT=${HUB_MQTT_PORT:-8883}
     else
         HUB_HTTPS_PORT=${HUB_HTTPS_PORT:-$((20000 + $$ % 20000))}
+        HUB_MQTT_PORT=${HUB_MQTT_PORT:-$((HUB_HTTPS_PORT + 1))}
     fi
 }
 
@@ -55,22 +57,42 @@ choose_ports() {
 start_hub() {
     choose_ports
     HUB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hubd-e2e.XXXXXX")
-    "$HUBD" --data-dir "$HUB_DIR/data" --listen 127.0.0.1 --https-port "$HUB_HTTPS_PORT" \
-        --threads 2 --log-level debug "$@" >"$HUB_DIR/hubd.out" 2>"$HUB_DIR/hubd.log" &
+    HUB_ARGS="--data-dir $HUB_DIR/data --listen 127.0.0.1 --https-port $HUB_HTTPS_PORT --mqtt-port $HUB_MQTT_PORT --threads 2 --log-level debug $*"
+    # shellcheck disable=SC2086
+    "$HUBD" $HUB_ARGS >"$HUB_DIR/hubd.out" 2>"$HUB_DIR/hubd.log" &
     HUB_PID=$!
-    i=0
-    while ! grep -q '^hubd: ready' "$HUB_DIR/hubd.out" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 100 ] || ! kill -0 "$HUB_PID" 2>/dev/null; then
-            echo "hubd did not start:"; cat "$HUB_DIR/hubd.out" "$HUB_DIR/hubd.log"
-            exit 1
-        fi
-        sleep 0.1
-    done
+    wait_ready "$HUB_DIR/hubd.out"
     HUB_CONNECTION_STRING=$(sed -n 's/^  connection string: *//p' "$HUB_DIR/hubd.out")
     HUB_CAFILE=$(sed -n 's/^  hub CA (trust it): *//p' "$HUB_DIR/hubd.out")
     HUB_PORT=$HUB_HTTPS_PORT
     export HUB_CONNECTION_STRING HUB_CAFILE HUB_PORT
+}
+
+# restart_hub [--kill]: stops the hub (SIGTERM, or SIGKILL with --kill) and
+# starts it again on the same data dir and ports.
+restart_hub() {
+    if [ "${1:-}" = "--kill" ]; then
+        kill -KILL "$HUB_PID"; wait "$HUB_PID" 2>/dev/null
+    else
+        kill -TERM "$HUB_PID"; wait "$HUB_PID"
+    fi
+    n=$(date +%s%N)
+    # shellcheck disable=SC2086
+    "$HUBD" $HUB_ARGS >"$HUB_DIR/hubd.$n.out" 2>>"$HUB_DIR/hubd.log" &
+    HUB_PID=$!
+    wait_ready "$HUB_DIR/hubd.$n.out"
+}
+
+wait_ready() {
+    i=0
+    while ! grep -q '^hubd: ready' "$1" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -gt 100 ] || ! kill -0 "$HUB_PID" 2>/dev/null; then
+            echo "hubd did not start:"; cat "$1" "$HUB_DIR/hubd.log"
+            exit 1
+        fi
+        sleep 0.1
+    done
 }
 
 # stop_hub: SIGTERM by pid; the hub must exit 0.

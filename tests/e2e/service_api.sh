@@ -27,7 +27,7 @@ expect_eq "hub CA key is 0600" 600 "$(stat -c %a "$HUB_DIR/data/tls/hub-ca.key")
 expect_eq "the database (device keys) is 0600" 600 "$(stat -c %a "$HUB_DIR/data/hubd.db")"
 expect_eq "the data dir is 0700" 700 "$(stat -c %a "$HUB_DIR/data")"
 expect_exit "second hubd on the same data dir refuses" 1 "in use by another hubd" \
-    "$HUBD" --data-dir "$HUB_DIR/data" --listen 127.0.0.1 --https-port $((HUB_PORT + 1))
+    "$HUBD" --data-dir "$HUB_DIR/data" --listen 127.0.0.1 --https-port $((HUB_PORT + 2)) --mqtt-port $((HUB_PORT + 3))
 
 # --- step 1: a CA, an intermediate and a device certificate -----------------
 expect_ok "make root CA" "$HUBCTL" cert root --out root --subject "E2E Root CA"
@@ -118,11 +118,10 @@ expect_ok "delete a CA" "$HUBCTL" ca delete ca3
 expect_exit "deleted CA is gone" 1 "not found|NotFound" "$HUBCTL" ca show ca3
 
 # --- restart keeps everything ---------------------------------------------------
-stop_hub
-"$HUBD" --data-dir "$HUB_DIR/data" --listen 127.0.0.1 --https-port "$HUB_PORT" --threads 1 >"$HUB_DIR/hubd2.out" 2>>"$HUB_DIR/hubd.log" &
-HUB_PID=$!
-i=0; while ! grep -q '^hubd: ready' "$HUB_DIR/hubd2.out" 2>/dev/null && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
-expect_eq "restart prints the same connection string" "$HUB_CONNECTION_STRING" "$(sed -n 's/^  connection string: *//p' "$HUB_DIR/hubd2.out")"
+OLD_CS=$HUB_CONNECTION_STRING
+restart_hub
+LATEST=$(ls -t "$HUB_DIR"/hubd.*.out | head -1)
+expect_eq "restart prints the same connection string" "$OLD_CS" "$(sed -n 's/^  connection string: *//p' "$LATEST")"
 expect_exit "the verified CA survived a restart" 0 '"isVerified": ?true' "$HUBCTL" --json ca show myca
 expect_exit "dev1 survived a restart" 0 '"deviceId": ?"dev1"' "$HUBCTL" --json device show dev1
 stop_hub

@@ -85,6 +85,13 @@ test('Registry CRUD through the Azure SDK', async (t) => {
     assert.equal(again.status, 'disabled');
   });
 
+  await t.test('update without authentication keeps a certificate device one', async () => {
+    const { responseBody: dev } = await reg.update({ deviceId: ids.ca, status: 'disabled' });
+    assert.equal(dev.status, 'disabled');
+    assert.equal(dev.authentication.type, 'certificateAuthority');
+    assert.equal(dev.authentication.symmetricKey.primaryKey, null);
+  });
+
   await t.test('list includes all three', async () => {
     const { responseBody: list } = await reg.list();
     const got = new Set(list.map((d) => d.deviceId));
@@ -96,7 +103,8 @@ test('Registry CRUD through the Azure SDK', async (t) => {
     const { result } = await query.nextAsTwin();
     const got = result.map((tw) => tw.deviceId);
     assert.ok(got.includes(ids.sas));
-    assert.ok(!got.includes(ids.ca));
+    assert.ok(got.includes(ids.ca));
+    assert.ok(!got.includes(ids.self));
   });
 
   await t.test('delete removes each device', async () => {

@@ -223,6 +223,8 @@ static void test_query_subset(void **state)
         {"SELECT * FROM devices WHERE status = 'enabled", "unterminated"},
         {"SELECT * FROM devices WHERE status = 'enabled' OR status = 'disabled'", "expected AND"},
         {"SELECT * FROM devices WHERE", "expected a field name"},
+        {"SELECT * FROM devices WHERE status = 'enabled' AND status = 'disabled'",
+         "column 52: field named twice"},
         {"", "column 1: expected SELECT"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -1,0 +1,239 @@
+/*
+ * device: the endpoint-wide object. Counters, the directory, cross-thread
+ * hand-off to a connection's worker, and the registry observer (kick on
+ * device disable/delete, re-validate every CA connection on a CA change).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "device/device_int.h"
+#include "net/net.h"
+#include "registry/registry.h"
+
+static int64_t real_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t hub_device__now_ms(const struct hub_device_endpoint *ep)
+{
+    return ep->env.now_ms(); /* always set: endpoint_new fills the default */
+}
+
+void hub_device__count(struct hub_device_endpoint *ep, enum hub_device_reason r)
+{
+    if ((unsigned)r < HUB_DEVICE_R__COUNT)
+        atomic_fetch_add_explicit(&ep->counters[r], 1, memory_order_relaxed);
+}
+
+uint64_t hub_device_reason_count(const struct hub_device_endpoint *ep,
+                                 enum hub_device_reason reason)
+{
+    if ((unsigned)reason >= HUB_DEVICE_R__COUNT)
+        return 0;
+    return atomic_load_explicit(&((struct hub_device_endpoint *)ep)->counters[reason],
+                                memory_order_relaxed);
+}
+
+size_t hub_device_live_count(struct hub_device_endpoint *ep)
+{
+    return hub_device__dir_live_count(ep->dir);
+}
+
+static void dir_ref(void *h)
+{
+    hub_device__conn_ref(h);
+}
+
+static void dir_unref(void *h)
+{
+    hub_device__conn_unref(h);
+}
+
+int hub_device__post(struct hub_device_endpoint *ep, size_t index, void (*fn)(void *arg), void *arg)
+{
+    int rc = -1;
+    if (index >= ep->slot_count)
+        return -1;
+    /* Under the lock so a server that finishes draining (and whose worker
+     * may then stop turning) cannot be handed work after it said goodbye. */
+    pthread_mutex_lock(&ep->mu);
+    if (ep->slots[index].server != NULL &&
+        hub_net_worker_call(ep->slots[index].worker, fn, arg) == 0)
+        rc = 0;
+    pthread_mutex_unlock(&ep->mu);
+    return rc;
+}
+
+/* ---- kick and C2D notify ------------------------------------------------- */
+
+struct kick_job {
+    struct hub_device_conn *conn; /* referenced */
+    enum hub_device_reason reason;
+};
+
+static void on_kick(void *arg)
+{
+    struct kick_job *job = arg;
+    hub_device__conn_close(job->conn, job->reason, NULL);
+    hub_device__conn_unref(job->conn);
+    free(job);
+}
+
+void hub_device__kick_conn(struct hub_device_endpoint *ep, struct hub_device_conn *c,
+                           enum hub_device_reason reason)
+{
+    struct kick_job *job = malloc(sizeof(*job));
+    if (job != NULL) {
+        job->conn = c;
+        job->reason = reason;
+        if (hub_device__post(ep, c->worker_index, on_kick, job) == 0)
+            return;
+        free(job);
+    }
+    hub_device__conn_unref(c);
+}
+
+void hub_device_kick(struct hub_device_endpoint *ep, const char *device_id,
+                     enum hub_device_reason reason)
+{
+    struct hub_device_conn *c = hub_device__dir_get1(ep->dir, device_id);
+    if (c != NULL)
+        hub_device__kick_conn(ep, c, reason);
+}
+
+static void on_c2d_notify(void *arg)
+{
+    struct hub_device_conn *c = arg;
+    hub_device__c2d_pump(c);
+    hub_device__conn_unref(c);
+}
+
+void hub_device_c2d_notify(struct hub_device_endpoint *ep, const char *device_id)
+{
+    struct hub_device_conn *c = hub_device__dir_get1(ep->dir, device_id);
+    if (c == NULL)
+        return;
+    if (hub_device__post(ep, c->worker_index, on_c2d_notify, c) != 0)
+        hub_device__conn_unref(c);
+}
+
+/* ---- registry observer --------------------------------------------------- */
+
+/* Runs on each worker: one snapshot, every live CA connection re-checked. */
+static void on_ca_changed(void *arg)
+{
+    struct hub_device_slot *slot = arg;
+    struct hub_device_server *s = slot->server; /* only this thread clears it */
+    if (s == NULL)
+        return;
+    struct hub_registry_trust *trust = NULL;
+    struct hub_err err = {0};
+    if (hub_registry_trust_get1(s->ep->env.registry, &trust, &err) != 0) {
+        /* Keep connections: a store hiccup must not disconnect the fleet. */
+        struct hub_log_line line;
+        hub_log_begin(&line, HUB_LOG_WARN, "ca_recheck_failed");
+        hub_log_err(&line, &err);
+        hub_log_end(&line);
+        return;
+    }
+    struct hub_device_conn *c = s->conns;
+    while (c != NULL) {
+        struct hub_device_conn *next = c->next;
+        hub_device__conn_ref(c);
+        hub_device__conn_recheck(c, trust);
+        /* close unlinks c; `next` stays valid because closes only unlink
+         * the connection being closed. */
+        hub_device__conn_unref(c);
+        c = next;
+    }
+    hub_registry_trust_release(trust);
+}
+
+static void on_registry_change(void *ctx, enum hub_registry_change what, const char *id)
+{
+    struct hub_device_endpoint *ep = ctx;
+    switch (what) {
+    case HUB_REGISTRY_DEVICE_DISABLED:
+        hub_device_kick(ep, id, HUB_DEVICE_R_DEVICE_DISABLED);
+        break;
+    case HUB_REGISTRY_DEVICE_DELETED:
+        hub_device_kick(ep, id, HUB_DEVICE_R_DEVICE_DELETED);
+        break;
+    case HUB_REGISTRY_CA_CHANGED:
+        for (size_t i = 0; i < ep->slot_count; i++)
+            hub_device__post(ep, i, on_ca_changed, &ep->slots[i]);
+        break;
+    case HUB_REGISTRY_DEVICE_UPDATED:
+        break;
+    }
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+int hub_device_endpoint_new(const struct hub_device_env *env, struct hub_net_pool *pool,
+                            struct hub_device_endpoint **out_new, struct hub_err *err)
+{
+    if (env == NULL || env->registry == NULL || pool == NULL || pool->count == 0)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "device endpoint needs a registry and workers");
+    if (env->hostname_count == 0)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "device endpoint needs at least one host name");
+    struct hub_device_endpoint *ep = calloc(1, sizeof(*ep));
+    if (ep == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "no memory for the device endpoint");
+    ep->env = *env;
+    if (ep->env.max_packet_bytes == 0)
+        ep->env.max_packet_bytes = HUB_DEVICE_DEFAULT_MAX_PACKET;
+    if (ep->env.tls_handshake_timeout_ms <= 0)
+        ep->env.tls_handshake_timeout_ms = HUB_DEVICE_DEFAULT_TIMEOUT_MS;
+    if (ep->env.connect_timeout_ms <= 0)
+        ep->env.connect_timeout_ms = HUB_DEVICE_DEFAULT_TIMEOUT_MS;
+    if (ep->env.max_inflight_telemetry == 0)
+        ep->env.max_inflight_telemetry = HUB_DEVICE_DEFAULT_INFLIGHT;
+    if (ep->env.c2d_window == 0 || ep->env.c2d_window > HUB_DEVICE_C2D_WINDOW_MAX)
+        ep->env.c2d_window = HUB_DEVICE_C2D_WINDOW_MAX;
+    if (ep->env.activity_interval_s <= 0)
+        ep->env.activity_interval_s = HUB_DEVICE_DEFAULT_ACTIVITY_S;
+    if (ep->env.now_ms == NULL)
+        ep->env.now_ms = real_now_ms;
+    ep->sas_cfg.hosts = env->hostnames;
+    ep->sas_cfg.host_count = env->hostname_count;
+    ep->sas_cfg.max_ttl_s = 0; /* Azure's behaviour: no limit */
+    for (size_t i = 0; i < HUB_DEVICE_R__COUNT; i++)
+        atomic_init(&ep->counters[i], 0);
+    ep->slots = calloc(pool->count, sizeof(*ep->slots));
+    if (ep->slots == NULL) {
+        free(ep);
+        return HUB_ERR(err, HUB_E_NOMEM, "no memory for the device endpoint");
+    }
+    ep->slot_count = pool->count;
+    for (size_t i = 0; i < pool->count; i++)
+        ep->slots[i].worker = &pool->workers[i];
+    static const struct hub_device_dir_ops ops = {.ref = dir_ref, .unref = dir_unref};
+    int rc = hub_device__dir_new(&ops, &ep->dir, err);
+    if (rc != 0) {
+        free(ep->slots);
+        free(ep);
+        return rc;
+    }
+    pthread_mutex_init(&ep->mu, NULL);
+    hub_registry_observer_set(ep->env.registry, on_registry_change, ep);
+    *out_new = ep;
+    return 0;
+}
+
+void hub_device_endpoint_free(struct hub_device_endpoint *ep)
+{
+    if (ep == NULL)
+        return;
+    /* Waits for a running callback; none starts afterwards. */
+    hub_registry_observer_set(ep->env.registry, NULL, NULL);
+    hub_device__dir_free(ep->dir);
+    pthread_mutex_destroy(&ep->mu);
+    free(ep->slots);
+    free(ep);
+}
