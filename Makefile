@@ -4,7 +4,8 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test unit asan e2e interop demo-certs format format-check clean
+.PHONY: all deps build run test unit asan e2e interop fuzz demo-certs format format-check clean
+FUZZ_SECONDS ?= 10
 
 all: build
 
@@ -31,8 +32,13 @@ asan:
 test: deps
 	$(MAKE) unit
 	$(MAKE) asan
+	$(MAKE) fuzz FUZZ_SECONDS=5
 	$(MAKE) e2e
 	$(MAKE) interop
+
+# Every fuzz target under ASan+UBSan for FUZZ_SECONDS each (CI: 5 s each).
+fuzz:
+	./scripts/fuzz $(BUILD) $(FUZZ_SECONDS)
 
 e2e: build
 	./tests/walkthrough/certs.sh $(BUILD)/hubctl

@@ -17,7 +17,7 @@
  *     fields (hub_mqtt_publish_size agrees with what the encoder writes).
  * A violated check calls abort() so libFuzzer saves the input.
  *
- * Not part of the CMake build. Build and run:
+ * Not part of the CMake build (`make fuzz` builds and runs it). By hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc fuzz/mqtt_stream/target.c \
  *       src/mqtt/mqtt_decode.c src/mqtt/mqtt_encode.c src/common/err.c -o /tmp/fuzz_mqtt_stream
  *   /tmp/fuzz_mqtt_stream -dict=fuzz/mqtt_stream/mqtt.dict fuzz/mqtt_stream/corpus
