@@ -185,7 +185,7 @@ int hubctl_api_call_raw(const struct hubctl_api *api, const struct hubctl_api_re
     }
     if (resp.body_len > 0) {
         json_error_t jerr;
-        res->json = json_loadb(resp.body, resp.body_len, 0, &jerr);
+        res->json = json_loadb(resp.body, resp.body_len, req->json_flags, &jerr);
         if (res->json == NULL) {
             char safe[160];
             hubctl_api_text_sanitize(jerr.text, safe, sizeof(safe));

@@ -84,6 +84,8 @@ struct hubctl_api_request {
     const char *content_type;   /* NULL: "application/json; charset=utf-8" */
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated; NULL for none */
     int io_timeout_ms;          /* whole exchange; <= 0: the target's (a long poll needs more) */
+    size_t json_flags;          /* extra json_loadb flags for the answer: JSON_ALLOW_NUL when
+                                   strings may hold U+0000 (telemetry bodies) */
 };
 
 /* Most extra headers one hubctl_api_call_raw may carry (64 iothub-app-* + system ones). */

@@ -330,7 +330,11 @@ static int monitor_read(struct monitor *m, long long limit, int wait_s,
              limit, wait_s, m->args->device ? "&deviceId=" : "",
              m->args->device ? m->args->enc_device : "");
     struct hubctl_api_request req = {
-        .method = "GET", .path = path, .io_timeout_ms = wait_s * 1000 + MONITOR_IO_MARGIN_MS};
+        .method = "GET",
+        .path = path,
+        .io_timeout_ms = wait_s * 1000 + MONITOR_IO_MARGIN_MS,
+        /* a UTF-8 body may hold NUL bytes: the hub sends them as \u0000 */
+        .json_flags = JSON_ALLOW_NUL};
     struct hub_err err = {0};
     if (hubctl_api_call_raw(&m->api, &req, res, &err) == 0) {
         if (json_is_array(res->json))

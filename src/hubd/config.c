@@ -134,8 +134,8 @@ static const struct hub_config_option options[] = {
      .max = 1000000,
      AT(max_connections),
      .flags = HUB_CONFIG_F_RELOADABLE,
-     .help = "Open connections, all listeners and threads together. A connection over the cap "
-             "is closed right after accept."},
+     .help = "Open connections, all listeners and threads together. Validated but not "
+             "enforced yet: the connection caps arrive with the hostile-client work."},
     {.key = "max_connections_per_ip",
      .type = HUB_CONFIG_INT,
      .arg = "N",
@@ -145,7 +145,7 @@ static const struct hub_config_option options[] = {
      AT(max_connections_per_ip),
      .flags = HUB_CONFIG_F_RELOADABLE,
      .help = "Open connections from one IP address; at most max_connections. Devices behind "
-             "one NAT share an address: raise it for large sites."},
+             "one NAT share an address: raise it for large sites. Not enforced yet."},
     {.key = "tls_handshake_timeout_ms",
      .type = HUB_CONFIG_INT,
      .arg = "MS",

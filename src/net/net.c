@@ -37,8 +37,10 @@ int hub_net_tls_server_ctx_new(const struct hub_net_tls_opts *opts, SSL_CTX **ou
         return HUB_ERR(err, HUB_E_NOMEM, "SSL_CTX_new failed");
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    /* IGNORE_UNEXPECTED_EOF: a device that drops TCP without close_notify
+     * (power loss, kill -9) is a peer close, not a TLS error, in our logs. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL") != 1)
         goto fail_ssl;
     if (SSL_CTX_use_certificate_chain_file(ctx, opts->cert_chain_file) != 1) {
