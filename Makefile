@@ -45,6 +45,8 @@ e2e: build
 	./tests/e2e/service_api.sh $(BUILD)
 	./tests/e2e/readme_walkthrough.sh $(BUILD)
 	./tests/e2e/device_mqtt.sh $(BUILD)
+	./tests/e2e/device_https.sh $(BUILD)
+	./tests/e2e/twin_api.sh $(BUILD)
 
 interop: build
 	cd tests/interop && npm ci --no-audit --no-fund

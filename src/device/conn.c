@@ -106,6 +106,24 @@ int hub_device__conn_write(struct hub_device_conn *c, const void *buf, size_t le
     return bufferevent_write(c->bev, buf, len) == 0 ? 0 : -1;
 }
 
+int hub_device__conn_publish0(struct hub_device_conn *c, const char *topic, size_t topic_len,
+                              const void *payload, size_t payload_len)
+{
+    size_t size = hub_mqtt_publish_size(topic_len, payload_len, 0);
+    uint8_t *pkt = size > 0 ? malloc(size) : NULL;
+    if (pkt == NULL)
+        return -1;
+    struct hub_mqtt_publish pub = {
+        .qos = 0,
+        .topic = {.ptr = topic, .len = topic_len},
+        .payload = {.ptr = payload, .len = payload_len},
+    };
+    int n = hub_mqtt_publish_encode(pkt, size, &pub, NULL);
+    int rc = n > 0 ? hub_device__conn_write(c, pkt, (size_t)n) : -1;
+    free(pkt);
+    return rc;
+}
+
 /* ---- close ---------------------------------------------------------------- */
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -238,6 +256,9 @@ void hub_device__conn_close(struct hub_device_conn *c, enum hub_device_reason re
         }
         if (c->has_will && reason_publishes_will(reason))
             hub_device__telemetry_will(c);
+        hub_device__methods_conn_closed(c, reason == HUB_DEVICE_R_SERVER_SHUTDOWN
+                                               ? HUB_DEVICE_METHOD_SHUTDOWN
+                                               : HUB_DEVICE_METHOD_DISCONNECTED);
         c->state = HUB_DEVICE_CONN_WAIT; /* so linger() sees a closable state */
     }
     switch (reason) {
@@ -403,8 +424,17 @@ static int handle_connect(struct hub_device_conn *c, const struct hub_mqtt_conne
     activity_touch(c, now);
     arm_live_timer(c);
     c->c2d_subscribed = c2d_sub;
+    unsigned subs = session_present ? hub_device__dir_subs(ep->dir, c->device_id) : 0;
+    c->twin_res_subscribed = (subs & HUB_DEVICE_SUB_TWIN_RES) != 0;
+    c->twin_desired_subscribed = (subs & HUB_DEVICE_SUB_TWIN_DESIRED) != 0;
+    c->methods_subscribed = (subs & HUB_DEVICE_SUB_METHODS) != 0;
     if (c2d_sub)
         hub_device__c2d_pump(c);
+    /* A resumed session: what changed while the device was away. */
+    if (c->twin_desired_subscribed)
+        hub_device__twin_desired_sync(c);
+    if (c->methods_subscribed && c->state == HUB_DEVICE_CONN_LIVE)
+        hub_device__methods_subscribed(c);
     return c->state == HUB_DEVICE_CONN_LIVE ? 0 : -1;
 }
 
@@ -424,6 +454,21 @@ static int close_with(struct hub_device_conn *c, enum hub_device_reason r, const
     return -1;
 }
 
+/* Twin and method PUBLISHes are answered at once (the SDKs send them at QoS
+ * 0; a QoS 1 one is acknowledged once handled). */
+static int puback_if_qos1(struct hub_device_conn *c, const struct hub_mqtt_publish *pub)
+{
+    if (c->state != HUB_DEVICE_CONN_LIVE)
+        return -1;
+    if (pub->qos == 1) {
+        uint8_t buf[HUB_MQTT_SMALL_PACKET_MAX];
+        int n = hub_mqtt_puback_encode(buf, sizeof(buf), pub->packet_id, NULL);
+        if (n > 0)
+            hub_device__conn_write(c, buf, (size_t)n);
+    }
+    return 0;
+}
+
 static int handle_publish(struct hub_device_conn *c, const struct hub_mqtt_publish *pub)
 {
     char sample[HUB_LOG_ESCAPED_MAX];
@@ -437,13 +482,17 @@ static int handle_publish(struct hub_device_conn *c, const struct hub_mqtt_publi
     switch (topic.kind) {
     case HUB_IOTHUB_TOPIC_TELEMETRY:
         break;
+    case HUB_IOTHUB_TOPIC_TWIN_GET:
+    case HUB_IOTHUB_TOPIC_TWIN_PATCH_REPORTED:
+        hub_device__twin_request(c, pub, &topic);
+        return puback_if_qos1(c, pub);
+    case HUB_IOTHUB_TOPIC_METHOD_RESPONSE:
+        hub_device__methods_response(c, pub, &topic);
+        return puback_if_qos1(c, pub);
     case HUB_IOTHUB_TOPIC_UNKNOWN:
-        hub_log_escape(pub->topic.ptr, pub->topic.len, sample, sizeof(sample));
-        return close_with(c, HUB_DEVICE_R_TOPIC_UNKNOWN, "PUBLISH topic %s", sample);
     default:
         hub_log_escape(pub->topic.ptr, pub->topic.len, sample, sizeof(sample));
-        return close_with(c, HUB_DEVICE_R_TOPIC_UNSUPPORTED,
-                          "twin and method topics are not supported yet: %s", sample);
+        return close_with(c, HUB_DEVICE_R_TOPIC_UNKNOWN, "PUBLISH topic %s", sample);
     }
     if (hub_iothub_topic_owner_check(&topic, c->device_id, NULL, &err) != 0)
         return close_with(c, HUB_DEVICE_R_TOPIC_FORBIDDEN, "%s", err.msg);
@@ -453,7 +502,8 @@ static int handle_publish(struct hub_device_conn *c, const struct hub_mqtt_publi
 static int handle_subscribe(struct hub_device_conn *c, const struct hub_mqtt_subscribe *sub)
 {
     uint8_t codes[HUB_MQTT_FILTERS_MAX];
-    bool c2d_now = false;
+    int c2d_code = -1;     /* the granted QoS of the last C2D filter, which decides delivery */
+    unsigned subs_now = 0; /* HUB_DEVICE_SUB_* bits of the $iothub filters */
     char sample[HUB_LOG_ESCAPED_MAX];
     for (size_t i = 0; i < sub->count; i++) {
         struct hub_iothub_filter f;
@@ -467,16 +517,20 @@ static int handle_subscribe(struct hub_device_conn *c, const struct hub_mqtt_sub
                 return close_with(c, HUB_DEVICE_R_SUBSCRIBE_FORBIDDEN, "%s", err.msg);
             /* reference §2: QoS 2 is granted as 1. */
             codes[i] = sub->filters[i].qos == 0 ? 0 : 1;
-            c2d_now = true;
+            c2d_code = codes[i];
             break;
+        /* reference §2: the hub publishes these at QoS 0, so 0 is granted. */
         case HUB_IOTHUB_FILTER_TWIN_RES:
+            codes[i] = 0;
+            subs_now |= HUB_DEVICE_SUB_TWIN_RES;
+            break;
         case HUB_IOTHUB_FILTER_TWIN_DESIRED:
+            codes[i] = 0;
+            subs_now |= HUB_DEVICE_SUB_TWIN_DESIRED;
+            break;
         case HUB_IOTHUB_FILTER_METHODS_POST:
-            /* TODO(twin/method issue): serve these filters. */
-            codes[i] = HUB_MQTT_SUBACK_FAILURE;
-            hub_log_escape(fs->ptr, fs->len, sample, sizeof(sample));
-            hub_log_kv(HUB_LOG_INFO, "subscribe_not_supported_yet", "device", c->device_id,
-                       "filter", sample, NULL);
+            codes[i] = 0;
+            subs_now |= HUB_DEVICE_SUB_METHODS;
             break;
         default:
             hub_log_escape(fs->ptr, fs->len, sample, sizeof(sample));
@@ -487,14 +541,26 @@ static int handle_subscribe(struct hub_device_conn *c, const struct hub_mqtt_sub
     int n = hub_mqtt_suback_encode(buf, sizeof(buf), sub->packet_id, codes, sub->count, NULL);
     if (n > 0)
         hub_device__conn_write(c, buf, (size_t)n);
-    if (c2d_now) {
-        /* The granted QoS of the last C2D filter decides delivery QoS. */
-        for (size_t i = 0; i < sub->count; i++)
-            if (codes[i] != HUB_MQTT_SUBACK_FAILURE)
-                c->c2d_qos0 = codes[i] == 0;
+    if (c2d_code >= 0) {
+        c->c2d_qos0 = c2d_code == 0;
         c->c2d_subscribed = true;
         hub_device__dir_c2d_set(c->ep->dir, c->device_id, true);
         hub_device__c2d_pump(c);
+    }
+    if (subs_now != 0 && c->state == HUB_DEVICE_CONN_LIVE) {
+        /* The session first (waiting method calls look there), then what the
+         * new subscriptions let through, after the SUBACK. */
+        hub_device__dir_subs_set(c->ep->dir, c->device_id, subs_now, true);
+        if (subs_now & HUB_DEVICE_SUB_TWIN_RES)
+            c->twin_res_subscribed = true;
+        if ((subs_now & HUB_DEVICE_SUB_TWIN_DESIRED) && !c->twin_desired_subscribed) {
+            c->twin_desired_subscribed = true;
+            hub_device__twin_desired_sync(c);
+        }
+        if ((subs_now & HUB_DEVICE_SUB_METHODS) && c->state == HUB_DEVICE_CONN_LIVE) {
+            c->methods_subscribed = true;
+            hub_device__methods_subscribed(c);
+        }
     }
     return c->state == HUB_DEVICE_CONN_LIVE ? 0 : -1;
 }
@@ -503,11 +569,30 @@ static int handle_unsubscribe(struct hub_device_conn *c, const struct hub_mqtt_u
 {
     for (size_t i = 0; i < u->count; i++) {
         struct hub_iothub_filter f;
-        if (hub_iothub_filter_classify(u->filters[i].ptr, u->filters[i].len, &f, NULL) == 0 &&
-            f.kind == HUB_IOTHUB_FILTER_C2D &&
-            hub_iothub_filter_owner_check(&f, c->device_id, NULL, NULL) == 0) {
-            c->c2d_subscribed = false;
-            hub_device__dir_c2d_set(c->ep->dir, c->device_id, false);
+        if (hub_iothub_filter_classify(u->filters[i].ptr, u->filters[i].len, &f, NULL) != 0)
+            continue;
+        switch (f.kind) {
+        case HUB_IOTHUB_FILTER_C2D:
+            if (hub_iothub_filter_owner_check(&f, c->device_id, NULL, NULL) == 0) {
+                c->c2d_subscribed = false;
+                hub_device__dir_c2d_set(c->ep->dir, c->device_id, false);
+            }
+            break;
+        case HUB_IOTHUB_FILTER_TWIN_RES:
+            c->twin_res_subscribed = false;
+            hub_device__dir_subs_set(c->ep->dir, c->device_id, HUB_DEVICE_SUB_TWIN_RES, false);
+            break;
+        case HUB_IOTHUB_FILTER_TWIN_DESIRED:
+            c->twin_desired_subscribed = false;
+            hub_device__dir_subs_set(c->ep->dir, c->device_id, HUB_DEVICE_SUB_TWIN_DESIRED, false);
+            break;
+        case HUB_IOTHUB_FILTER_METHODS_POST:
+            /* Requests already out still take their answer. */
+            c->methods_subscribed = false;
+            hub_device__dir_subs_set(c->ep->dir, c->device_id, HUB_DEVICE_SUB_METHODS, false);
+            break;
+        default:
+            break;
         }
     }
     uint8_t buf[HUB_MQTT_SMALL_PACKET_MAX];

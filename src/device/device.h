@@ -34,13 +34,27 @@
  *
  * Sessions are in memory only: a hub restart forgets them (the client gets
  * session-present 0 and re-subscribes; the C2D messages themselves are
- * durable in the msg layer and are redelivered).
+ * durable in the msg layer and are redelivered). A session remembers the
+ * device's subscriptions (C2D, twin responses, desired-property
+ * notifications, direct methods) and the desired $version it last told the
+ * device about, so a clean_session=0 reconnect gets the desired changes it
+ * missed.
+ *
+ * Twins over MQTT (reference §2 "Twin"; twin.c): GET and PATCH reported are
+ * answered on $iothub/twin/res/{status}/?$rid=[&$version=] (synchronous
+ * registry calls on the worker), desired changes are pushed on
+ * $iothub/twin/PATCH/properties/desired/?$version= to subscribed devices.
+ * Direct methods (reference §2 "Direct methods", §4; methods.c):
+ * hub_device_method_invoke below.
  *
  * Logging (one line per event): `event=connected device= peer= auth=`,
  * `event=connect_refused device= peer= reason= detail=` (with CONNACK
  * code), `event=disconnected device= peer= reason= [detail=]`, and
  * `event=conn_closed peer= reason=` for connections that never
- * authenticated. Every reason below has a counter (hub_device_reason_count).
+ * authenticated, `event=method_done device= method= [rid=] outcome=
+ * [status=]` once per direct-method call, `event=twin_request_refused
+ * device= reason= detail=` for a refused twin GET/PATCH. Every reason below has a counter
+ * (hub_device_reason_count).
  */
 #ifndef HUB_DEVICE_H
 #define HUB_DEVICE_H
@@ -284,6 +298,67 @@ void hub_device_c2d_notify(struct hub_device_endpoint *ep, const char *device_id
 void hub_device_kick(struct hub_device_endpoint *ep, const char *device_id,
                      enum hub_device_reason reason);
 
+/* ---- direct methods (reference §2 "Direct methods", §4 "Direct method") -- */
+
+/* Azure's payload limit for a method request and for the device's answer. */
+#define HUB_DEVICE_METHOD_PAYLOAD_MAX (128 * 1024)
+/* Method names: Azure documents no limit; 128 bytes matches the id limits
+ * and keeps the request topic small. */
+#define HUB_DEVICE_METHOD_NAME_MAX 128
+
+enum hub_device_method_outcome {
+    HUB_DEVICE_METHOD_OK = 0,       /* the device answered: status + payload */
+    HUB_DEVICE_METHOD_NOT_ONLINE,   /* not connected and subscribed to $iothub/methods/POST/#
+                                     * within the connect timeout (Azure 404 DeviceNotOnline) */
+    HUB_DEVICE_METHOD_TIMEOUT,      /* no answer within the response timeout (Azure 504) */
+    HUB_DEVICE_METHOD_DISCONNECTED, /* the device's connection closed before it answered */
+    HUB_DEVICE_METHOD_SHUTDOWN,     /* the hub is shutting down (or out of memory) */
+};
+
+/* "OK", "DEVICE_NOT_ONLINE", "TIMEOUT", "DISCONNECTED", "SHUTDOWN". Static. */
+const char *hub_device_method_outcome_name(enum hub_device_method_outcome o);
+
+struct hub_device_method_result {
+    enum hub_device_method_outcome outcome;
+    int status;             /* OK: the status the device put in its response topic */
+    const uint8_t *payload; /* OK: the device's response body (borrowed for the callback;
+                             * NULL when empty). Not validated: the device's bytes. */
+    size_t payload_len;
+};
+
+/* Called exactly once per successful hub_device_method_invoke, on an
+ * unspecified thread (a device worker, or the invoking thread itself before
+ * invoke returns), so it must only hand the result off: copy what it needs
+ * and schedule the rest on its own loop (the http layer uses
+ * event_base_once). `res` is borrowed for the call. */
+typedef void (*hub_device_method_done_fn)(void *arg, const struct hub_device_method_result *res);
+
+/*
+ * Invokes direct method `method_name` on device_id (reference §2): the hub
+ * publishes $iothub/methods/POST/{method_name}/?$rid={rid} at QoS 0 with
+ * `payload` as body to the device's live connection, once it is connected
+ * and subscribed to $iothub/methods/POST/# (waiting up to
+ * connect_timeout_ms for that, 0 = it must be so now), then waits up to
+ * response_timeout_ms for $iothub/methods/res/{status}/?$rid={rid}.
+ * Whichever worker thread holds the device's connection serves it.
+ *
+ * payload/payload_len: JSON text (borrowed for the call, copied), at most
+ * HUB_DEVICE_METHOD_PAYLOAD_MAX bytes; NULL/0 means JSON null (the device
+ * receives the body `null`). method_name: 1..HUB_DEVICE_METHOD_NAME_MAX
+ * bytes of UTF-8 without '/', '#', '+', '?' or control characters (it
+ * becomes a topic segment the SDKs split on).
+ * response_timeout_ms > 0; connect_timeout_ms >= 0.
+ *
+ * Returns 0 and later calls done(done_arg, result) exactly once; or, without
+ * ever calling done: HUB_E_INVALID_ARG (device id syntax, method name,
+ * timeouts, payload not JSON), HUB_E_TOO_LARGE (payload), HUB_E_NOMEM.
+ * Any thread.
+ */
+int hub_device_method_invoke(struct hub_device_endpoint *ep, const char *device_id,
+                             const char *method_name, const void *payload, size_t payload_len,
+                             int response_timeout_ms, int connect_timeout_ms,
+                             hub_device_method_done_fn done, void *done_arg, struct hub_err *err);
+
 struct hub_device_server;
 
 /*
@@ -299,8 +374,9 @@ int hub_device_server_new(struct hub_device_endpoint *ep, struct hub_net_worker 
 
 /*
  * Stops accepting at once, closes every connection (reason SERVER_SHUTDOWN;
- * no Will is published), lets the last bytes go out for up to grace_ms
- * (at most 250 ms), frees the server and calls done(arg), all on the
+ * no Will is published; their pending direct methods, and the method calls
+ * waiting on this worker for a device to connect, complete with SHUTDOWN), lets the last bytes go
+ * out for up to grace_ms (at most 250 ms), frees the server and calls done(arg), all on the
  * server's worker thread (schedule it there with hub_net_worker_call).
  * Before the pool started it may be called from the main thread; then run
  * the base once (event_base_loop(base, EVLOOP_NONBLOCK)) to finish.

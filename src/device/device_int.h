@@ -8,7 +8,8 @@
  * memory goes when the last one is dropped, on whichever thread that is, so
  * conn_free touches no libevent object (those are released at close, on the
  * worker). References: the server's list (dropped at close), the directory
- * entry, each pending worker call, each un-durable telemetry message, and
+ * entry, each pending worker call (a direct-method call on its way to the
+ * connection's worker included), each un-durable telemetry message, and
  * the running libevent callback (so a close inside a callback frees nothing
  * under its feet).
  */
@@ -82,6 +83,24 @@ int hub_device__dir_unregister(struct hub_device_dir *dir, const char *id, void 
 void *hub_device__dir_get1(struct hub_device_dir *dir, const char *id);
 /* Records the C2D subscription in id's session (if it has an entry). */
 void hub_device__dir_c2d_set(struct hub_device_dir *dir, const char *id, bool subscribed);
+
+/* Session subscriptions, as bits (C2D is the one hub_device__dir_c2d_set and
+ * register's *c2d_subscribed speak of). */
+#define HUB_DEVICE_SUB_C2D          0x1u
+#define HUB_DEVICE_SUB_TWIN_RES     0x2u
+#define HUB_DEVICE_SUB_TWIN_DESIRED 0x4u
+#define HUB_DEVICE_SUB_METHODS      0x8u
+/* Sets or clears `bits` in id's session (if it has an entry). */
+void hub_device__dir_subs_set(struct hub_device_dir *dir, const char *id, unsigned bits, bool on);
+/* id's session subscriptions (0 without an entry). */
+unsigned hub_device__dir_subs(struct hub_device_dir *dir, const char *id);
+/* id's live handle with a new reference (caller unrefs), only if its session
+ * has every bit of `bits`; else NULL. */
+void *hub_device__dir_get1_subscribed(struct hub_device_dir *dir, const char *id, unsigned bits);
+/* The desired $version the session last told the device about (-1: none
+ * yet, or no entry), and setting it. A clean session starts at -1. */
+int64_t hub_device__dir_desired_seen(struct hub_device_dir *dir, const char *id);
+void hub_device__dir_desired_seen_set(struct hub_device_dir *dir, const char *id, int64_t version);
 size_t hub_device__dir_live_count(struct hub_device_dir *dir);
 size_t hub_device__dir_entry_count(struct hub_device_dir *dir);
 
@@ -100,6 +119,13 @@ struct hub_device_endpoint {
     struct hub_device_slot *slots;
     size_t slot_count;
     _Atomic uint64_t counters[HUB_DEVICE_R__COUNT];
+    /* Direct-method calls waiting for their device to connect and subscribe
+     * (methods.c). Guards the list and the `next` links of its calls only;
+     * taken before any libevent lock (event_active under it), never the
+     * other way round. */
+    pthread_mutex_t wait_mu;
+    struct hub_device__method_call *waiting;
+    _Atomic uint64_t method_seq; /* spreads waiting calls over the workers */
 };
 
 int64_t hub_device__now_ms(const struct hub_device_endpoint *ep);
@@ -126,6 +152,35 @@ enum hub_device_conn_state {
 struct hub_device_c2d_slot {
     uint16_t packet_id;
     char lock_token[HUB_LOCK_TOKEN_SIZE];
+};
+
+/*
+ * One direct-method invocation (methods.c). Exactly one owner at a time, so
+ * it needs no lock of its own:
+ *   - the invoking thread, until it posts the call somewhere;
+ *   - a worker's job queue (hub_device__post), until the job runs;
+ *   - worker `wait_index` while it waits for the device (linked in
+ *     ep->waiting, `timer` on that worker's base);
+ *   - the device's connection while the request is out (linked in
+ *     conn->methods, `timer` on the connection's worker).
+ * `timer` always belongs to the base of the thread that owns the call and
+ * is freed there before the call moves on.
+ */
+struct hub_device__method_call {
+    struct hub_device__method_call *next;
+    struct hub_device_endpoint *ep;
+    char device_id[HUB_DEVICE_ID_SIZE];
+    char name[HUB_DEVICE_METHOD_NAME_MAX + 1];
+    uint8_t *payload; /* owned JSON text */
+    size_t payload_len;
+    int response_timeout_ms;
+    int64_t connect_deadline_ms; /* ep clock */
+    hub_device_method_done_fn done;
+    void *done_arg;
+    size_t wait_index;            /* the worker that keeps it while waiting */
+    struct event *timer;          /* wait deadline, or response deadline */
+    struct hub_device_conn *conn; /* referenced while posted to the connection */
+    uint64_t rid;                 /* the request's $rid once sent */
 };
 
 struct hub_device_conn {
@@ -171,6 +226,15 @@ struct hub_device_conn {
     struct hub_device_c2d_slot c2d[HUB_DEVICE_C2D_WINDOW_MAX];
     size_t c2d_count;
     uint16_t next_packet_id;
+
+    /* twin (twin.c) */
+    bool twin_res_subscribed;
+    bool twin_desired_subscribed;
+
+    /* direct methods (methods.c) */
+    bool methods_subscribed;
+    struct hub_device__method_call *methods; /* requests out, awaiting a response */
+    uint64_t next_rid;
 
     enum hub_device_reason close_reason;
 };
@@ -226,6 +290,36 @@ int hub_device__telemetry_publish(struct hub_device_conn *c, const struct hub_mq
                                   const struct hub_iothub_topic *topic);
 /* Appends the Will as telemetry (abnormal close). */
 void hub_device__telemetry_will(struct hub_device_conn *c);
+
+/* Writes a PUBLISH of topic/payload at QoS 0. 0, or -1 when it could not be
+ * encoded or the connection is closing. Worker thread. */
+int hub_device__conn_publish0(struct hub_device_conn *c, const char *topic, size_t topic_len,
+                              const void *payload, size_t payload_len);
+
+/* methods.c */
+/* The device subscribed to $iothub/methods/POST/#: start the calls waiting
+ * for it. Worker thread of c. */
+void hub_device__methods_subscribed(struct hub_device_conn *c);
+/* PUBLISH $iothub/methods/res/{status}/?$rid= from the device. */
+void hub_device__methods_response(struct hub_device_conn *c, const struct hub_mqtt_publish *pub,
+                                  const struct hub_iothub_topic *topic);
+/* The connection closes: its requests out complete with `outcome`. */
+void hub_device__methods_conn_closed(struct hub_device_conn *c,
+                                     enum hub_device_method_outcome outcome);
+/* The server of worker `index` drains: the calls waiting there complete
+ * with SHUTDOWN. Worker thread `index`. */
+void hub_device__methods_drain(struct hub_device_endpoint *ep, size_t index);
+
+/* twin.c */
+/* PUBLISH $iothub/twin/GET/ or PATCH/properties/reported/ from the device. */
+void hub_device__twin_request(struct hub_device_conn *c, const struct hub_mqtt_publish *pub,
+                              const struct hub_iothub_topic *topic);
+/* If c is subscribed to desired notifications, sends what its session has
+ * not seen of the desired properties (after a change, a subscribe, or a
+ * session resume). A session that has seen nothing yet (a new one) only
+ * records the current $version: the device GETs its twin at start, as
+ * Azure's SDKs do, and Azure itself sends no backlog. Worker thread of c. */
+void hub_device__twin_desired_sync(struct hub_device_conn *c);
 
 /* c2d.c */
 /* Sends queued C2D messages while the window has room. Worker thread. */

@@ -15,9 +15,10 @@
 struct dir_entry {
     struct dir_entry *next;
     uint64_t hash;
-    void *live;   /* referenced handle, or NULL */
-    bool session; /* a clean_session = 0 session exists */
-    bool c2d;     /* the session's C2D subscription */
+    void *live;           /* referenced handle, or NULL */
+    bool session;         /* a clean_session = 0 session exists */
+    unsigned subs;        /* the session's subscriptions (HUB_DEVICE_SUB_*) */
+    int64_t desired_seen; /* desired $version last told to the device; -1 none */
     char id[];
 };
 
@@ -137,6 +138,7 @@ int hub_device__dir_register(struct hub_device_dir *dir, const char *id, void *h
         }
         memcpy(e->id, id, len + 1);
         e->hash = h;
+        e->desired_seen = -1;
         *pp = e;
         dir->entries++;
     }
@@ -145,16 +147,17 @@ int hub_device__dir_register(struct hub_device_dir *dir, const char *id, void *h
     e->live = handle;
     if (old == NULL)
         dir->live++;
-    if (clean_session) {
-        *session_present = false; /* §3.2.2.2: always 0 with clean_session */
-        e->c2d = false;
+    if (clean_session || !e->session) {
+        /* §3.2.2.2: session present is always 0 with clean_session; a new
+         * session starts with nothing. */
+        *session_present = false;
+        e->subs = 0;
+        e->desired_seen = -1;
     } else {
-        *session_present = e->session;
-        if (!e->session)
-            e->c2d = false;
+        *session_present = true;
     }
     e->session = !clean_session;
-    *c2d_subscribed = e->c2d;
+    *c2d_subscribed = (e->subs & HUB_DEVICE_SUB_C2D) != 0;
     if (dir->entries > dir->bucket_count)
         grow(dir);
     pthread_mutex_unlock(&dir->mu);
@@ -196,11 +199,60 @@ void *hub_device__dir_get1(struct hub_device_dir *dir, const char *id)
 
 void hub_device__dir_c2d_set(struct hub_device_dir *dir, const char *id, bool subscribed)
 {
+    hub_device__dir_subs_set(dir, id, HUB_DEVICE_SUB_C2D, subscribed);
+}
+
+void hub_device__dir_subs_set(struct hub_device_dir *dir, const char *id, unsigned bits, bool on)
+{
     uint64_t h = hash_id(id);
     pthread_mutex_lock(&dir->mu);
     struct dir_entry *e = *find_slot(dir, id, h);
     if (e != NULL)
-        e->c2d = subscribed;
+        e->subs = on ? e->subs | bits : e->subs & ~bits;
+    pthread_mutex_unlock(&dir->mu);
+}
+
+unsigned hub_device__dir_subs(struct hub_device_dir *dir, const char *id)
+{
+    uint64_t h = hash_id(id);
+    pthread_mutex_lock(&dir->mu);
+    struct dir_entry *e = *find_slot(dir, id, h);
+    unsigned subs = e != NULL ? e->subs : 0;
+    pthread_mutex_unlock(&dir->mu);
+    return subs;
+}
+
+void *hub_device__dir_get1_subscribed(struct hub_device_dir *dir, const char *id, unsigned bits)
+{
+    uint64_t h = hash_id(id);
+    void *out = NULL;
+    pthread_mutex_lock(&dir->mu);
+    struct dir_entry *e = *find_slot(dir, id, h);
+    if (e != NULL && e->live != NULL && (e->subs & bits) == bits) {
+        out = e->live;
+        dir->ops.ref(out);
+    }
+    pthread_mutex_unlock(&dir->mu);
+    return out;
+}
+
+int64_t hub_device__dir_desired_seen(struct hub_device_dir *dir, const char *id)
+{
+    uint64_t h = hash_id(id);
+    pthread_mutex_lock(&dir->mu);
+    struct dir_entry *e = *find_slot(dir, id, h);
+    int64_t v = e != NULL ? e->desired_seen : -1;
+    pthread_mutex_unlock(&dir->mu);
+    return v;
+}
+
+void hub_device__dir_desired_seen_set(struct hub_device_dir *dir, const char *id, int64_t version)
+{
+    uint64_t h = hash_id(id);
+    pthread_mutex_lock(&dir->mu);
+    struct dir_entry *e = *find_slot(dir, id, h);
+    if (e != NULL)
+        e->desired_seen = version;
     pthread_mutex_unlock(&dir->mu);
 }
 

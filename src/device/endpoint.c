@@ -1,7 +1,8 @@
 /*
  * device: the endpoint-wide object. Counters, the directory, cross-thread
  * hand-off to a connection's worker, and the registry observer (kick on
- * device disable/delete, re-validate every CA connection on a CA change).
+ * device disable/delete, re-validate every CA connection on a CA change,
+ * push desired-property changes to a subscribed device).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,22 @@ static void on_ca_changed(void *arg)
     hub_registry_trust_release(trust);
 }
 
+static void on_desired_changed(void *arg)
+{
+    struct hub_device_conn *c = arg;
+    hub_device__twin_desired_sync(c);
+    hub_device__conn_unref(c);
+}
+
+/* Only a device listening for desired notifications needs its worker. */
+static void desired_changed(struct hub_device_endpoint *ep, const char *id)
+{
+    struct hub_device_conn *c =
+        hub_device__dir_get1_subscribed(ep->dir, id, HUB_DEVICE_SUB_TWIN_DESIRED);
+    if (c != NULL && hub_device__post(ep, c->worker_index, on_desired_changed, c) != 0)
+        hub_device__conn_unref(c);
+}
+
 static void on_registry_change(void *ctx, enum hub_registry_change what, const char *id)
 {
     struct hub_device_endpoint *ep = ctx;
@@ -167,6 +184,9 @@ static void on_registry_change(void *ctx, enum hub_registry_change what, const c
     case HUB_REGISTRY_CA_CHANGED:
         for (size_t i = 0; i < ep->slot_count; i++)
             hub_device__post(ep, i, on_ca_changed, &ep->slots[i]);
+        break;
+    case HUB_REGISTRY_TWIN_DESIRED_CHANGED:
+        desired_changed(ep, id);
         break;
     case HUB_REGISTRY_DEVICE_UPDATED:
         break;
@@ -221,6 +241,8 @@ int hub_device_endpoint_new(const struct hub_device_env *env, struct hub_net_poo
         return rc;
     }
     pthread_mutex_init(&ep->mu, NULL);
+    pthread_mutex_init(&ep->wait_mu, NULL);
+    atomic_init(&ep->method_seq, 0);
     hub_registry_observer_set(ep->env.registry, on_registry_change, ep);
     *out_new = ep;
     return 0;
@@ -234,6 +256,7 @@ void hub_device_endpoint_free(struct hub_device_endpoint *ep)
     hub_registry_observer_set(ep->env.registry, NULL, NULL);
     hub_device__dir_free(ep->dir);
     pthread_mutex_destroy(&ep->mu);
+    pthread_mutex_destroy(&ep->wait_mu);
     free(ep->slots);
     free(ep);
 }

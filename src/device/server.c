@@ -103,6 +103,8 @@ void hub_device_server_drain(struct hub_device_server *s, int grace_ms, void (*d
     s->draining = true;
     s->drain_done = done;
     s->drain_arg = arg;
+    /* Method calls waiting here for a device: nobody will serve them now. */
+    hub_device__methods_drain(s->ep, s->worker->index);
     if (s->listener != NULL) {
         evconnlistener_free(s->listener);
         s->listener = NULL;

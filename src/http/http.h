@@ -27,6 +27,7 @@ struct hub_registry;
 struct hub_auth_policy_set;
 struct hub_msg_telemetry_log;
 struct hub_msg_c2d;
+struct hub_device_endpoint;
 
 /* What every request handler may use. Borrowed pointers; they must outlive
  * every server that uses the env. Immutable after start. */
@@ -47,6 +48,8 @@ struct hub_http_env {
     void (*c2d_enqueued)(void *ctx, const char *device_id);
     void *c2d_enqueued_ctx;
     int max_poll_wait_s; /* longest ?wait= of a telemetry long poll */
+    /* The MQTT device endpoint: direct methods are invoked through it. */
+    struct hub_device_endpoint *devices;
 };
 
 struct hub_http_server;

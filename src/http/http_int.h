@@ -83,6 +83,15 @@ int hub_http__authorize(struct hub_http_request *r, unsigned permission);
 int hub_http__route_devices(struct hub_http_request *r);
 int hub_http__route_certificates(struct hub_http_request *r);
 int hub_http__route_messages(struct hub_http_request *r);
+/* /twins/{id} (GET, PATCH, PUT): routes_twins.c */
+int hub_http__route_twins(struct hub_http_request *r);
+/* POST /twins/{id}/methods: routes_methods.c */
+int hub_http__route_methods(struct hub_http_request *r);
+/* The device HTTPS transport (device credentials, never service tokens):
+ * POST /devices/{id}/messages/events, GET /devices/{id}/messages/deviceBound,
+ * DELETE .../deviceBound/{etag}[?reject], POST .../deviceBound/{etag}/abandon:
+ * routes_device_transport.c */
+int hub_http__route_device_transport(struct hub_http_request *r);
 
 /* Answers every waiting long poll at once (drain). */
 void hub_http__polls_flush(struct hub_http_server *server);

@@ -15,9 +15,6 @@ void hub_http__time_json(int64_t t, char out[HUB_TIME_ISO_LEN]);
 
 /* Azure's device identity JSON. New reference (NULL only on OOM). */
 json_t *hub_http__device_to_json(const struct hub_device *dev);
-/* Azure's twin JSON as the device query returns it (tags and properties empty
- * until twins exist). New reference. */
-json_t *hub_http__device_twin_to_json(const struct hub_device *dev);
 
 /* The caller's fields of a PUT /devices/{id} body into *out (zeroed first).
  * path_id is the id in the URL; a deviceId in the body must equal it.
@@ -28,11 +25,53 @@ int hub_http__device_from_json(json_t *body, const char *path_id, struct hub_dev
 /* Azure's CertificateDescription (with_code: CertificateWithNonceDescription). */
 json_t *hub_http__ca_to_json(const struct hub_ca_cert *ca, int with_code);
 
-/* Device query: `SELECT * FROM devices [WHERE f = 'v' [AND f = 'v']...]` with
- * f one of status, authenticationType, connectionState (see docs/api.md).
- * Fills the filter's has_* fields. -1 with why (naming the 1-based column of
- * the problem) otherwise. Pure. */
-int hub_http__device_query_parse(const char *query, struct hub_device_filter *filter, char *why,
-                                 size_t why_cap);
+/* ---- twins (routes_twins.c) ------------------------------------------------ */
+
+/* 1 if the text of a PATCH /twins/{id} body names a reported property (a
+ * key without a leading '$' inside properties.reported): the service may not
+ * write those. 0 otherwise, also for text that is not a JSON object (the twin
+ * layer refuses that with its own message). Pure. */
+int hub_http__twin_patch_has_reported(const char *body, size_t len);
+
+/* ---- device query (query.c) ------------------------------------------------ */
+
+struct hub_query;
+struct hub_registry;
+
+/* Devices examined per POST /devices/query at most: bounds one request's
+ * time on the worker thread; a page cut short still carries a continuation. */
+#define HUB_HTTP_QUERY_SCAN_MAX 5000
+/* A continuation token: uppercase hex of a device id, NUL included. */
+#define HUB_HTTP_QUERY_CURSOR_SIZE (2 * HUB_DEVICE_ID_MAX + 1)
+
+/* Continuation token -> device id (any-case hex of a valid device id).
+ * HUB_E_INVALID_ARG "malformed continuation token" otherwise. Pure. */
+int hub_http__query_cursor_decode(const char *token, char id[HUB_DEVICE_ID_SIZE],
+                                  struct hub_err *err);
+/* Device id -> continuation token. Pure. */
+void hub_http__query_cursor_encode(const char *id, char out[HUB_HTTP_QUERY_CURSOR_SIZE]);
+
+/*
+ * The store pre-selection for q (the fast path): fills f's has_* fields from
+ * the `status` / `authenticationType` / `connectionState = 'v'` conditions
+ * every match satisfies. Returns 1 when those conditions cannot all hold (a
+ * value no device can have, or two different values for one field): no
+ * device matches. The caller still runs hub_query_match on each device. Pure.
+ */
+int hub_http__query_store_filter(const struct hub_query *q, struct hub_device_filter *f);
+
+/*
+ * One page of POST /devices/query: examines devices in id order after
+ * `continuation` (NULL or "" = from the start; else a token from a previous
+ * page), at most scan_max of them, and returns in *items_new (new JSON array)
+ * the service twin JSON (hub_twin_service_json_new) of up to `limit` that
+ * match q. `next` receives the token for the next page, or "" when no
+ * further device matches. Reads the registry (any thread).
+ * Codes: INVALID_ARG (malformed continuation, limit or scan_max 0), NOMEM,
+ * store errors.
+ */
+int hub_http__device_query_run(struct hub_registry *reg, const struct hub_query *q, size_t limit,
+                               const char *continuation, size_t scan_max, json_t **items_new,
+                               char next[HUB_HTTP_QUERY_CURSOR_SIZE], struct hub_err *err);
 
 #endif

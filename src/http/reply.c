@@ -49,6 +49,10 @@ static const char *reason_phrase(int status)
         return "Payload Too Large";
     case 500:
         return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 504:
+        return "Gateway Timeout";
     case 503:
         return "Service Unavailable";
     default:

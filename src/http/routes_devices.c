@@ -1,7 +1,7 @@
 /*
  * Device registry endpoints (reference §4, "Registry endpoints"):
  *   GET    /devices[?top=N]          list (registryRead)
- *   POST   /devices/query            query with paging headers (registryRead)
+ *   POST   /devices/query            query with paging headers (registryRead; query.c)
  *   GET    /devices/{id}             one device (registryRead)
  *   PUT    /devices/{id}             create (no If-Match) or update (If-Match) (registryWrite)
  *   DELETE /devices/{id}             delete (If-Match optional: "*" or etag) (registryWrite)
@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "http/http_int.h"
 #include "http/json_map.h"
+#include "query/query.h"
 #include "registry/registry.h"
 
 #define QUERY_PAGE_DEFAULT 100
@@ -127,52 +128,58 @@ static void device_query(struct hub_http_request *r)
     json_t *body = hub_http__body_json(r);
     if (body == NULL)
         return;
-    json_t *q = json_object_get(body, "query");
-    if (!json_is_string(q)) {
+    json_t *text = json_object_get(body, "query");
+    if (!json_is_string(text)) {
         json_decref(body);
         hub_http__reply_error(r, 400, "ArgumentInvalid", "BAD_QUERY",
                               "body must be {\"query\": \"SELECT * FROM devices ...\"}");
         return;
     }
-    struct hub_device_filter filter = {.limit = QUERY_PAGE_DEFAULT};
-    char why[256];
-    int rc = hub_http__device_query_parse(json_string_value(q), &filter, why, sizeof(why));
+    struct hub_query *q = NULL;
+    struct hub_err err = {0};
+    int rc = hub_query_parse_new(json_string_value(text), json_string_length(text), &q, &err);
     json_decref(body);
-    if (rc != 0) {
-        hub_http__reply_error(r, 400, "ArgumentInvalid", "BAD_QUERY", "%s", why);
+    if (rc == HUB_E_PARSE || rc == HUB_E_TOO_LARGE) {
+        /* err.msg is "query error at column N: ..." */
+        hub_http__reply_error(r, 400, "ArgumentInvalid", "BAD_QUERY", "%s", err.msg);
         return;
     }
+    if (rc != 0) {
+        hub_http__reply_hub_err(r, &err, "DeviceNotFound", "DeviceAlreadyExists");
+        return;
+    }
+    size_t limit = QUERY_PAGE_DEFAULT;
     const char *max_items = hub_http__header(r, "x-ms-max-item-count");
     if (max_items != NULL) {
         long n = parse_count(max_items, HUB_REGISTRY_LIST_MAX);
         if (n < 0) {
+            hub_query_free(q);
             hub_http__reply_error(r, 400, "ArgumentInvalid", "BAD_PAGE_SIZE",
                                   "x-ms-max-item-count must be a number from 1 to %d",
                                   HUB_REGISTRY_LIST_MAX);
             return;
         }
-        filter.limit = (size_t)n;
+        limit = (size_t)n;
     }
-    filter.cursor = hub_http__header(r, "x-ms-continuation");
-    struct hub_device_list *list = NULL;
-    struct hub_err err = {0};
-    if (hub_registry_device_list1(r->env->registry, &filter, &list, &err) != 0) {
+    json_t *items = NULL;
+    char next[HUB_HTTP_QUERY_CURSOR_SIZE];
+    rc = hub_http__device_query_run(r->env->registry, q, limit,
+                                    hub_http__header(r, "x-ms-continuation"),
+                                    HUB_HTTP_QUERY_SCAN_MAX, &items, next, &err);
+    hub_query_free(q);
+    if (rc != 0) {
         if (err.code == HUB_E_INVALID_ARG)
             hub_http__reply_error(r, 400, "ArgumentInvalid", "BAD_CONTINUATION", "%s", err.msg);
         else
             hub_http__reply_hub_err(r, &err, "DeviceNotFound", "DeviceAlreadyExists");
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < list->count; i++)
-        json_array_append_new(arr, hub_http__device_twin_to_json(&list->items[i]));
     struct evkeyvalq *headers = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(headers, "x-ms-item-type", "Twin");
     /* Node decides hasMoreResults by the header's mere presence. */
-    if (list->next_cursor[0] != '\0')
-        evhttp_add_header(headers, "x-ms-continuation", list->next_cursor);
-    hub_device_list_free(list);
-    hub_http__reply_json(r, 200, arr);
+    if (next[0] != '\0')
+        evhttp_add_header(headers, "x-ms-continuation", next);
+    hub_http__reply_json(r, 200, items);
 }
 
 int hub_http__route_devices(struct hub_http_request *r)

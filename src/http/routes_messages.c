@@ -341,7 +341,8 @@ static void on_poll_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
     struct hub_http_poll *p = arg;
-    /* The client left: evhttp frees the request right after this callback. */
+    /* evhttp is freeing the connection (drain, or the client left while
+     * evhttp watched it): the request goes with it, so forget it here. */
     poll_unlink(p);
     event_free(p->timer);
     free(p);

@@ -33,5 +33,9 @@ int hubctl_device_main(const struct hubctl_globals *g, int argc, char **argv);
 int hubctl_c2d_main(const struct hubctl_globals *g, int argc, char **argv);
 /* `hubctl monitor [...]` (argv[0] == "monitor"): print telemetry as it arrives. */
 int hubctl_monitor_main(const struct hubctl_globals *g, int argc, char **argv);
+/* `hubctl twin show|update ...` (argv[0] == "twin"): device twins. */
+int hubctl_twin_main(const struct hubctl_globals *g, int argc, char **argv);
+/* `hubctl method invoke ...` (argv[0] == "method"): direct methods. */
+int hubctl_method_main(const struct hubctl_globals *g, int argc, char **argv);
 
 #endif

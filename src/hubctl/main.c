@@ -32,6 +32,8 @@ static void usage(FILE *out)
             "  c2d      send cloud-to-device messages, purge queues, read delivery feedback\n"
             "           (hubctl c2d --help)\n"
             "  monitor  print device-to-cloud messages as they arrive (hubctl monitor --help)\n"
+            "  twin     show and update device twins (hubctl twin --help)\n"
+            "  method   invoke a direct method on a device (hubctl method --help)\n"
             "\n"
             "global options (before COMMAND; each but --host and --json also from the\n"
             "environment variable shown):\n"
@@ -146,6 +148,10 @@ int main(int argc, char **argv)
         return hubctl_c2d_main(&g, argc - i, argv + i);
     if (strcmp(cmd, "monitor") == 0)
         return hubctl_monitor_main(&g, argc - i, argv + i);
+    if (strcmp(cmd, "twin") == 0)
+        return hubctl_twin_main(&g, argc - i, argv + i);
+    if (strcmp(cmd, "method") == 0)
+        return hubctl_method_main(&g, argc - i, argv + i);
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return HUBCTL_OK;

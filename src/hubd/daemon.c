@@ -47,7 +47,7 @@ struct daemon {
     struct hub_registry *registry;
     struct hub_msg_telemetry_log *telemetry;
     struct hub_msg_c2d *c2d;
-    SSL_CTX *ssl_ctx;      /* HTTPS: no client certificate asked */
+    SSL_CTX *ssl_ctx;      /* HTTPS: asks for (never requires) a device's chain */
     SSL_CTX *mqtt_ssl_ctx; /* MQTT: asks for (never requires) the device's chain */
     struct hub_net_pool pool;
     const char **hosts; /* accepted SAS hosts: localhost, loopbacks, --hostname */
@@ -209,7 +209,10 @@ static int setup_http(struct daemon *d, struct hub_err *err)
         .max_poll_wait_s = d->cfg.max_poll_wait_s,
         .c2d_enqueued = on_c2d_enqueued,
     };
-    struct hub_net_tls_opts tls = {.cert_chain_file = d->chain_file, .key_file = d->key_file};
+    /* Devices may use the HTTPS transport with their X.509 chain, so HTTPS
+     * asks for (never requires) a client certificate too. */
+    struct hub_net_tls_opts tls = {
+        .cert_chain_file = d->chain_file, .key_file = d->key_file, .request_client_cert = 1};
     int rc = hub_net_tls_server_ctx_new(&tls, &d->ssl_ctx, err);
     if (rc == 0)
         rc = hub_net_pool_init(&d->pool, (size_t)d->cfg.threads, err);
@@ -239,9 +242,6 @@ static int setup_mqtt(struct daemon *d, struct hub_err *err)
     int rc = hub_net_tls_server_ctx_new(&tls, &d->mqtt_ssl_ctx, err);
     if (rc != 0)
         return rc;
-    /* A resumed TLS 1.2 session does not carry the device's intermediates
-     * again, so every device connection gets a full handshake. */
-    SSL_CTX_set_session_cache_mode(d->mqtt_ssl_ctx, SSL_SESS_CACHE_OFF);
     d->device_env = (struct hub_device_env){
         .registry = d->registry,
         .telemetry = d->telemetry,
@@ -257,6 +257,7 @@ static int setup_mqtt(struct daemon *d, struct hub_err *err)
     if (rc != 0)
         return rc;
     d->http_env.c2d_enqueued_ctx = d->device_ep;
+    d->http_env.devices = d->device_ep;
     d->mqtt_servers = calloc(d->pool.count, sizeof(*d->mqtt_servers));
     if (d->mqtt_servers == NULL)
         return HUB_ERR(err, HUB_E_NOMEM, "no memory for servers");

@@ -53,13 +53,21 @@ int hub_net_tls_server_ctx_new(const struct hub_net_tls_opts *opts, SSL_CTX **ou
                 opts->key_file);
         goto fail_ctx;
     }
-    if (opts->request_client_cert)
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, always_accept_peer_cert);
-    else
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     static const unsigned char sid_ctx[] = "hubd";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    if (opts->request_client_cert) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, always_accept_peer_cert);
+        /* A resumed session (TLS 1.2 id or TLS 1.3 ticket) does not bring the
+         * device's intermediates again, so its chain could not be validated:
+         * every connection that may carry a device certificate gets a full
+         * handshake. */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    }
     *out_new = ctx;
     return 0;
 

@@ -33,7 +33,9 @@ int hub_net_init(struct hub_err *err);
 struct hub_net_tls_opts {
     const char *cert_chain_file; /* server certificate followed by its CA chain (PEM) */
     const char *key_file;        /* its private key (PEM) */
-    int request_client_cert;     /* ask for, but never require, a client certificate */
+    /* Ask for, but never require, a client certificate. Such a context never
+     * resumes sessions: a resumed session lacks the device's chain. */
+    int request_client_cert;
 };
 
 /* TLS 1.2 and 1.3 only, no renegotiation, no compression, server cipher

@@ -39,6 +39,7 @@
 #include "common/err.h"
 #include "pki/pki.h"
 #include "store/store.h"
+#include "twin/twin.h"
 
 /* Azure's documented/quoted values (shared/reference/azure-iot-hub-protocol.md §5). */
 #define HUB_REGISTRY_DEFAULT_MAX_CAS    25
@@ -217,6 +218,85 @@ size_t hub_registry_trust_anchor_count(const struct hub_registry_trust *snap);
  * row); the caller should log it. */
 size_t hub_registry_trust_skipped_count(const struct hub_registry_trust *snap);
 
+/* ---- device twins (twin/twin.h has the document rules) ---------------- */
+
+/*
+ * Twins are stored per device and deleted with it. A device's twin is
+ * written lazily: a device whose twin was never read or written has a new
+ * twin (empty sections, versions 1), which the first access stores so that
+ * its etag is stable from then on.
+ *
+ * Every change is a read-modify-write that commits with compare-and-swap on
+ * the twin etag. Service writes with a real `if_match` fail with
+ * ETAG_MISMATCH when the twin changed since; unconditional writes (NULL or
+ * "*") and the device's reported patches retry on a lost race (up to
+ * HUB_REGISTRY_TWIN_CAS_TRIES times, then BUSY), so concurrent reported and
+ * desired patches never lose each other's update.
+ *
+ * The twin etag is a fresh registry etag on every change (like devices), so
+ * a stale If-Match from a deleted and re-created device never matches.
+ */
+#define HUB_REGISTRY_TWIN_CAS_TRIES 32
+
+/*
+ * The twin of device `id`. *twin_new is the caller's (hub_twin_free); *dev_out
+ * (may be NULL) receives the device, for hub_twin_service_json_new.
+ * Codes: INVALID_ARG (id syntax), NOT_FOUND (no such device), store errors.
+ */
+int hub_registry_twin_get1(struct hub_registry *reg, const char *id, struct hub_twin **twin_new,
+                           struct hub_device *dev_out, struct hub_err *err);
+
+/*
+ * Service PATCH /twins/{id}: `json`/`len` (borrowed) is
+ * {"tags":{...},"properties":{"desired":{...}}}, merged as twin.h says.
+ * PUT /twins/{id}: the same shape, replacing tags and desired.
+ * `if_match`: NULL or "*" unconditional, else the twin etag (unquoted).
+ * On success *twin_new (may be NULL) is the stored twin and *dev_out (may be
+ * NULL) the device; when desired was in the request the observer gets
+ * HUB_REGISTRY_TWIN_DESIRED_CHANGED after the commit.
+ * Codes: INVALID_ARG, PARSE, TOO_LARGE (twin.h limits), NOT_FOUND,
+ * ETAG_MISMATCH, BUSY, store errors.
+ */
+int hub_registry_twin_patch(struct hub_registry *reg, const char *id, const char *json, size_t len,
+                            const char *if_match, struct hub_twin **twin_new,
+                            struct hub_device *dev_out, struct hub_err *err);
+int hub_registry_twin_replace(struct hub_registry *reg, const char *id, const char *json,
+                              size_t len, const char *if_match, struct hub_twin **twin_new,
+                              struct hub_device *dev_out, struct hub_err *err);
+
+/*
+ * Device PATCH properties/reported over MQTT: `json`/`len` is a merge patch
+ * of reported properties. *reported_version_out (may be NULL) receives the
+ * new reported $version (the 204 answer's $version). No etag: serialized
+ * with other writers by CAS retry. Codes as for patch, without ETAG_MISMATCH.
+ */
+int hub_registry_twin_reported_patch(struct hub_registry *reg, const char *id, const char *json,
+                                     size_t len, int64_t *reported_version_out,
+                                     struct hub_err *err);
+
+/* The current desired $version (1 for a twin never written). Cheap: one
+ * row read. Codes: INVALID_ARG, NOT_FOUND, store errors. */
+int hub_registry_twin_desired_version(struct hub_registry *reg, const char *id, int64_t *out,
+                                      struct hub_err *err);
+
+/*
+ * What a device that last saw desired $version `seen_version` must be sent
+ * to be current, as notification bodies (each {...patch...,"$version":N}),
+ * oldest first, in *bodies_new (a JSON array; caller json_decref()s):
+ *   - empty when seen_version >= the current desired $version;
+ *   - the stored patches seen_version+1 .. current when the change log still
+ *     holds them all (the store keeps the last HUB_STORE_TWIN_LOG_KEEP per
+ *     device);
+ *   - otherwise one body: the whole desired section with the current
+ *     $version (a full-state body cannot say which keys were deleted; the
+ *     Azure SDKs GET the twin on reconnect anyway).
+ * *version_out (may be NULL) receives the current desired $version.
+ * Codes: INVALID_ARG, NOT_FOUND, store errors.
+ */
+int hub_registry_twin_desired_changes1(struct hub_registry *reg, const char *id,
+                                       int64_t seen_version, json_t **bodies_new,
+                                       int64_t *version_out, struct hub_err *err);
+
 /* ---- change observer (for the device endpoint) --------------------------- */
 
 enum hub_registry_change {
@@ -224,6 +304,10 @@ enum hub_registry_change {
     HUB_REGISTRY_DEVICE_DISABLED, /* id: the device; its status is now disabled */
     HUB_REGISTRY_DEVICE_DELETED,  /* id: the device */
     HUB_REGISTRY_CA_CHANGED,      /* id: NULL; the verified CA set may have changed */
+    /* id: the device; its twin's desired properties changed (service PATCH
+     * or PUT /twins/{id} committed). Fetch what to send with
+     * hub_registry_twin_desired_changes1. */
+    HUB_REGISTRY_TWIN_DESIRED_CHANGED,
 };
 
 typedef void (*hub_registry_change_fn)(void *ctx, enum hub_registry_change what, const char *id);
@@ -232,8 +316,9 @@ typedef void (*hub_registry_change_fn)(void *ctx, enum hub_registry_change what,
  * Registers the one observer (NULL fn removes it). It is called on the thread
  * that made the change, after the change committed and before the API call
  * returns: after a device update (DISABLED when the stored status is
- * disabled, else UPDATED) or delete, and after every CA upload, verify or
- * delete (CA_CHANGED). `id` is borrowed for the call. The callback runs under
+ * disabled, else UPDATED) or delete, after every CA upload, verify or
+ * delete (CA_CHANGED), and after every twin change that touched desired
+ * properties (TWIN_DESIRED_CHANGED). `id` is borrowed for the call. The callback runs under
  * the registry's observer lock, so it must be quick and must not call
  * hub_registry_observer_set (other registry calls are fine). Setting it
  * waits for a running callback to return, so after observer_set(reg, NULL,

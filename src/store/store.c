@@ -646,3 +646,41 @@ int hub_store_feedback_prune(struct hub_store *store, int64_t before_ms, size_t 
     return store->ops->feedback_prune(store, before_ms, deleted_out != NULL ? deleted_out : &dummy,
                                       err);
 }
+
+/* ---- device twins ---------------------------------------------------------- */
+
+void hub_twin_rec_clear(struct hub_twin_rec *rec)
+{
+    if (rec == NULL)
+        return;
+    free(rec->owned_);
+    memset(rec, 0, sizeof(*rec));
+}
+
+void hub_twin_log_free(struct hub_twin_log *log)
+{
+    if (log == NULL)
+        return;
+    for (size_t i = 0; i < log->count; i++)
+        free((char *)log->items[i].patch);
+    free(log->items);
+    free(log);
+}
+
+int hub_store_twin_get(struct hub_store *store, const char *id, struct hub_twin_rec *out,
+                       struct hub_err *err)
+{
+    return store->ops->twin_get(store, id, out, err);
+}
+
+int hub_store_twin_write(struct hub_store *store, const struct hub_twin_rec *rec,
+                         const char *expected_etag, const char *desired_patch, struct hub_err *err)
+{
+    return store->ops->twin_write(store, rec, expected_etag, desired_patch, err);
+}
+
+int hub_store_twin_log_read1(struct hub_store *store, const char *id, int64_t after_version,
+                             struct hub_twin_log **out_new, struct hub_err *err)
+{
+    return store->ops->twin_log_read1(store, id, after_version, out_new, err);
+}

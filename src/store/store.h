@@ -2,7 +2,7 @@
  * store: hubd's durable state behind one interface.
  *
  * Owns: persistence of CA certificates, device identities, the telemetry log,
- * C2D queues and their feedback (later: twins), schema migrations, and the
+ * C2D queues and their feedback, device twins, schema migrations, and the
  * concurrency control a storage engine gives for free (unique keys,
  * compare-and-swap on etags, "insert unless the table already holds N rows").
  * Knows nothing of: the business rules (device id syntax, what an etag looks
@@ -347,6 +347,9 @@ enum hub_c2d_settle {
  * One function per operation; `expected_etag` NULL means unconditional.
  * Records passed in are borrowed; out-records are filled by the backend.
  */
+struct hub_twin_rec; /* device twins, below */
+struct hub_twin_log;
+
 struct hub_store_ops {
     void (*close)(struct hub_store *store);
 
@@ -408,6 +411,13 @@ struct hub_store_ops {
                            int64_t now_ms, size_t *settled_out, struct hub_err *err);
     int (*feedback_prune)(struct hub_store *store, int64_t before_ms, size_t *deleted_out,
                           struct hub_err *err);
+
+    int (*twin_get)(struct hub_store *store, const char *id, struct hub_twin_rec *out,
+                    struct hub_err *err);
+    int (*twin_write)(struct hub_store *store, const struct hub_twin_rec *rec,
+                      const char *expected_etag, const char *desired_patch, struct hub_err *err);
+    int (*twin_log_read1)(struct hub_store *store, const char *id, int64_t after_version,
+                          struct hub_twin_log **out_new, struct hub_err *err);
 };
 
 /* The base every backend embeds first. */
@@ -599,5 +609,78 @@ int hub_store_feedback_settle(struct hub_store *store, const char *lock_token, b
                               int64_t now_ms, size_t *settled_out, struct hub_err *err);
 int hub_store_feedback_prune(struct hub_store *store, int64_t before_ms, size_t *deleted_out,
                              struct hub_err *err);
+
+/*
+ * ---- device twins ----
+ * One row per device that has a twin (created lazily by the registry), in
+ * table `twins` referencing devices(id) ON DELETE CASCADE, plus a short log
+ * of desired-property patches per device (`twin_desired_log`, also
+ * cascading) so a reconnecting device can be sent the changes it missed.
+ * The store keeps the sections as the opaque JSON text it is given; the
+ * `twin` layer owns their meaning. Writes are compare-and-swap on the etag.
+ */
+
+/* Desired patches kept per device (older ones are pruned in the same
+ * transaction as the write that adds one). */
+#define HUB_STORE_TWIN_LOG_KEEP 16
+
+/* A twin row. Passed IN the text members are borrowed; filled OUT they point
+ * into one heap block owned by the record (hub_twin_rec_clear). */
+struct hub_twin_rec {
+    char device_id[HUB_DEVICE_ID_SIZE];
+    char etag[HUB_ETAG_SIZE];
+    int64_t version; /* 0 OUT: the device exists but has no twin row yet */
+    int64_t desired_version;
+    int64_t reported_version;
+    const char *tags; /* compact JSON text of each section, NUL-terminated */
+    const char *desired;
+    const char *desired_meta;
+    const char *reported;
+    const char *reported_meta;
+    int64_t updated; /* Unix seconds of the last write */
+    void *owned_;
+};
+
+/* Frees what a store-filled record owns and zeroes it; NULL and zeroed ok. */
+void hub_twin_rec_clear(struct hub_twin_rec *rec);
+
+/* One logged desired patch (Unix seconds `at`). */
+struct hub_twin_log_entry {
+    int64_t desired_version;
+    const char *patch; /* JSON text as given to hub_store_twin_write */
+    int64_t at;
+};
+struct hub_twin_log {
+    size_t count;
+    struct hub_twin_log_entry *items; /* owned, ascending desired_version */
+};
+void hub_twin_log_free(struct hub_twin_log *log); /* NULL ok */
+
+/*
+ * The twin of device `id` into *out (zeroed first; hub_twin_rec_clear).
+ * HUB_E_NOT_FOUND when there is no such device. A device without a twin row
+ * yields 0 with out->version == 0 and NULL texts.
+ */
+int hub_store_twin_get(struct hub_store *store, const char *id, struct hub_twin_rec *out,
+                       struct hub_err *err);
+
+/*
+ * Writes rec (every text member non-NULL, version >= 1, etag non-empty):
+ *   - expected_etag NULL: inserts the row; HUB_E_EXISTS if the device
+ *     already has one, HUB_E_NOT_FOUND if there is no such device;
+ *   - otherwise replaces the row iff its etag equals expected_etag;
+ *     HUB_E_ETAG_MISMATCH if it differs, HUB_E_NOT_FOUND if there is no row.
+ * When `desired_patch` is non-NULL it is logged as rec->desired_version's
+ * patch in the same transaction (replacing a row logged with that version),
+ * and the device's log is cut to its last HUB_STORE_TWIN_LOG_KEEP entries.
+ */
+int hub_store_twin_write(struct hub_store *store, const struct hub_twin_rec *rec,
+                         const char *expected_etag, const char *desired_patch, struct hub_err *err);
+
+/* Logged desired patches of device `id` with desired_version > after_version,
+ * ascending. *out_new is the caller's (hub_twin_log_free), possibly with
+ * count 0. HUB_E_NOT_FOUND when there is no such device. */
+int hub_store_twin_log_read1(struct hub_store *store, const char *id, int64_t after_version,
+                             struct hub_twin_log **out_new, struct hub_err *err);
 
 #endif

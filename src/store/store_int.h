@@ -46,6 +46,8 @@ int hub_store__sqlite_err(sqlite3 *db, int rc, const char *what, struct hub_err 
  * transaction left open.
  */
 #define HUB_STORE__EXT_STMT_MAX 64
+/* Slot ranges: store_sqlite_msg.c 0..47, store_sqlite_twin.c 48..63. */
+#define HUB_STORE__TWIN_STMT_BASE 48
 struct hub_store__conn;
 int hub_store__sqlite_acquire(struct hub_store *store, struct hub_store__conn **out,
                               struct hub_err *err);
@@ -96,5 +98,14 @@ int hub_store__sqlite_feedback_settle(struct hub_store *store, const char *lock_
                                       struct hub_err *err);
 int hub_store__sqlite_feedback_prune(struct hub_store *store, int64_t before_ms,
                                      size_t *deleted_out, struct hub_err *err);
+
+/* The twin ops of the SQLite backend (store_sqlite_twin.c); see store.h. */
+int hub_store__sqlite_twin_get(struct hub_store *store, const char *id, struct hub_twin_rec *out,
+                               struct hub_err *err);
+int hub_store__sqlite_twin_write(struct hub_store *store, const struct hub_twin_rec *rec,
+                                 const char *expected_etag, const char *desired_patch,
+                                 struct hub_err *err);
+int hub_store__sqlite_twin_log_read1(struct hub_store *store, const char *id, int64_t after_version,
+                                     struct hub_twin_log **out_new, struct hub_err *err);
 
 #endif

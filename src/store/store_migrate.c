@@ -130,6 +130,35 @@ static const char *const migrations[] = {
     " END;"
     "UPDATE devices SET c2d_count ="
     " (SELECT count(*) FROM c2d_messages WHERE device_id = devices.id);",
+
+    /*
+     * 2 -> 3: device twins and the log of desired patches.
+     *
+     * A twin row is created by the registry on first access (a device
+     * created before this step simply has none yet), so this step needs no
+     * backfill. Sections are the twin layer's compact JSON text. Both tables
+     * cascade from devices: deleting a device deletes its twin and log.
+     */
+    "CREATE TABLE IF NOT EXISTS twins ("
+    " device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices (id) ON DELETE CASCADE,"
+    " etag TEXT NOT NULL,"
+    " version INTEGER NOT NULL CHECK (version >= 1),"
+    " desired_version INTEGER NOT NULL CHECK (desired_version >= 1),"
+    " reported_version INTEGER NOT NULL CHECK (reported_version >= 1),"
+    " tags TEXT NOT NULL,"
+    " desired TEXT NOT NULL,"
+    " desired_meta TEXT NOT NULL,"
+    " reported TEXT NOT NULL,"
+    " reported_meta TEXT NOT NULL,"
+    " updated INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS twin_desired_log ("
+    " device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,"
+    " desired_version INTEGER NOT NULL,"
+    " patch TEXT NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " PRIMARY KEY (device_id, desired_version)"
+    ") STRICT, WITHOUT ROWID;",
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

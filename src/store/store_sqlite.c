@@ -1005,6 +1005,9 @@ static const struct hub_store_ops sqlite_ops = {
     .feedback_receive1 = hub_store__sqlite_feedback_receive1,
     .feedback_settle = hub_store__sqlite_feedback_settle,
     .feedback_prune = hub_store__sqlite_feedback_prune,
+    .twin_get = hub_store__sqlite_twin_get,
+    .twin_write = hub_store__sqlite_twin_write,
+    .twin_log_read1 = hub_store__sqlite_twin_log_read1,
 };
 
 int hub_store_sqlite_open(const char *path, const struct hub_store_sqlite_opts *opts,

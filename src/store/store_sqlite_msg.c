@@ -107,6 +107,7 @@ static const char *const msg_stmt_sql[S__COUNT] = {
 };
 
 _Static_assert(S__COUNT <= HUB_STORE__EXT_STMT_MAX, "raise HUB_STORE__EXT_STMT_MAX");
+_Static_assert(S__COUNT <= HUB_STORE__TWIN_STMT_BASE, "move HUB_STORE__TWIN_STMT_BASE up");
 
 typedef struct hub_store__conn conn_t;
 

@@ -351,7 +351,7 @@ static void test_telemetry_and_c2d(void **state)
     client_send(&c, 0xc0, NULL, 0);
     assert_int_equal(client_read(&c, body, sizeof(body), &len), 0xd0);
 
-    /* SUBSCRIBE C2D (granted 1) and a twin filter (0x80 for now). */
+    /* SUBSCRIBE C2D (granted 1) and a twin filter (granted 0, reference §2). */
     n = 0;
     p[n++] = 0;
     p[n++] = 9;
@@ -363,7 +363,7 @@ static void test_telemetry_and_c2d(void **state)
     assert_int_equal(client_read(&c, body, sizeof(body), &len), 0x90);
     assert_int_equal(len, 4);
     assert_int_equal(body[2], 1);
-    assert_int_equal(body[3], 0x80);
+    assert_int_equal(body[3], 0);
 
     /* A C2D message enqueued now is pushed at once. */
     struct hub_c2d_msg cm;

@@ -154,8 +154,9 @@ static void test_migration_from_schema_1(void **state)
                      0);
 
     ok(hub_store_sqlite_open(fx->path, NULL, &fx->store, &err), &err, "open old db");
-    assert_int_equal(hub_store_sqlite_schema_version(), 2);
-    assert_int_equal(db_int(fx->path, "PRAGMA user_version"), 2);
+    /* Every later step runs too: the database ends at this build's version. */
+    assert_true(hub_store_sqlite_schema_version() >= 2);
+    assert_int_equal(db_int(fx->path, "PRAGMA user_version"), hub_store_sqlite_schema_version());
     struct hub_device got;
     ok(hub_store_device_get(fx->store, "old", &got, &err), &err, "get old device");
     /* The step recounts: the stale 5 had no queue behind it. */
