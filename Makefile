@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test unit asan e2e interop fuzz demo-certs format format-check clean
+.PHONY: all deps build run test unit asan e2e interop console fuzz bench demo-certs format format-check clean
 FUZZ_SECONDS ?= 10
 
 all: build
@@ -35,6 +35,7 @@ test: deps
 	$(MAKE) fuzz FUZZ_SECONDS=5
 	$(MAKE) e2e
 	$(MAKE) interop
+	$(MAKE) console
 
 # Every fuzz target under ASan+UBSan for FUZZ_SECONDS each (CI: 5 s each).
 fuzz:
@@ -47,10 +48,26 @@ e2e: build
 	./tests/e2e/device_mqtt.sh $(BUILD)
 	./tests/e2e/device_https.sh $(BUILD)
 	./tests/e2e/twin_api.sh $(BUILD)
+	./tests/e2e/hostile.sh $(BUILD)
+	./tests/e2e/hostile_flood.sh $(BUILD)
+	./tests/e2e/revocation.sh $(BUILD)
+	./tests/e2e/crash_loop.sh $(BUILD)
+	./tests/e2e/disk_full.sh $(BUILD)
+	./tests/e2e/valgrind.sh $(BUILD)
+	./scripts/bench-smoke $(BUILD)
 
 interop: build
 	cd tests/interop && npm ci --no-audit --no-fund
 	./tests/e2e/interop_node.sh $(BUILD)
+
+# The web console in headless Chromium (playwright-core drives Debian's chromium).
+console: build
+	cd tests/console && npm ci --no-audit --no-fund
+	./tests/e2e/console.sh $(BUILD)
+
+# hubd and Mosquitto under the same load, side by side (prints figures; never fails on them).
+bench: build
+	./scripts/bench $(BUILD)
 
 run: deps build
 	./scripts/run-hub $(BUILD)
@@ -60,10 +77,10 @@ demo-certs: build
 	./scripts/walkthrough-certs $(BUILD)/hubctl $(BUILD)/walkthrough
 
 format:
-	find src tests -name '*.[ch]' | xargs clang-format -i
+	find src tests bench fuzz -name '*.[ch]' | xargs clang-format -i
 
 format-check:
-	find src tests -name '*.[ch]' | xargs clang-format --dry-run -Werror
+	find src tests bench fuzz -name '*.[ch]' | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -35,17 +35,6 @@ static const char DPS_SKN[] = "registration";
 
 /* ---- percent-encoding --------------------------------------------------- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes in[0..len) into out (cap bytes, NUL included). base_off is the
  * value's offset in the token, for messages. */
 static int pct_decode(const char *in, size_t len, char *out, size_t cap, size_t *outlen,
@@ -55,8 +44,8 @@ static int pct_decode(const char *in, size_t len, char *out, size_t cap, size_t 
     for (size_t i = 0; i < len; i++) {
         char c = in[i];
         if (c == '%') {
-            int hi = i + 1 < len ? hex_value(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(in[i + 2]) : -1;
+            int hi = i + 1 < len ? hub_hex_digit_value(in[i + 1]) : -1;
+            int lo = i + 2 < len ? hub_hex_digit_value(in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return HUB_ERR(err, HUB_E_PARSE, "bad percent-escape in %s at offset %zu", field,
                                base_off + i);

@@ -42,6 +42,7 @@
     X(CHAIN_WEAK_CRYPTO, "weak signature algorithm or key")                                        \
     X(CHAIN_PROFILE, "certificate violates the X.509 profile")                                     \
     X(CHAIN_LEAF_IS_CA, "leaf certificate is a CA")                                                \
+    X(CHAIN_REVOKED, "certificate revoked")                                                        \
     X(CN_MISMATCH, "certificate CN does not match")                                                \
     X(NOT_FOUND, "not found")                                                                      \
     X(EXISTS, "already exists")                                                                    \

@@ -6,6 +6,17 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+int hub_hex_digit_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void hub_hex_upper(const unsigned char *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789ABCDEF";

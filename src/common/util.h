@@ -12,6 +12,9 @@
 
 #include "common/err.h"
 
+/* Value of one hex digit (either case), or -1 if c is not one. */
+int hub_hex_digit_value(int c);
+
 /* Writes 2*len uppercase hex digits and a NUL into out (capacity >= 2*len+1). */
 void hub_hex_upper(const unsigned char *in, size_t len, char *out);
 
@@ -35,7 +38,8 @@ int hub_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t o
 /* "2026-01-01T00:00:00Z" (UTC). out capacity >= 21. */
 #define HUB_TIME_ISO_LEN 21
 void hub_time_iso8601(time_t t, char out[HUB_TIME_ISO_LEN]);
-/* "Thu, 01 Jan 2026 00:00:00 GMT" (RFC 1123). out capacity >= HUB_TIME_RFC1123_LEN (room for any year). */
+/* "Thu, 01 Jan 2026 00:00:00 GMT" (RFC 1123). out capacity >= HUB_TIME_RFC1123_LEN (room for any
+ * year). */
 #define HUB_TIME_RFC1123_LEN 64
 void hub_time_rfc1123(time_t t, char out[HUB_TIME_RFC1123_LEN]);
 

@@ -143,6 +143,8 @@ static enum hub_device_reason chain_reason(int code)
         return HUB_DEVICE_R_CHAIN_PROFILE;
     case HUB_E_CHAIN_LEAF_IS_CA:
         return HUB_DEVICE_R_CHAIN_LEAF_IS_CA;
+    case HUB_E_CHAIN_REVOKED:
+        return HUB_DEVICE_R_CHAIN_REVOKED;
     default:
         return HUB_DEVICE_R_CHAIN_INVALID;
     }

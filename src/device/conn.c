@@ -13,7 +13,8 @@
  * Reading: at most HUB_DEVICE_PACKETS_PER_CALLBACK packets per callback (the
  * rest run on a later loop turn through `resume`), packets are decoded in
  * place (views into the input buffer, drained only after they were handled)
- * and reading stops while too much telemetry waits for its commit.
+ * and reading stops while too much telemetry waits for its commit, or while
+ * too many answers wait for a device that does not read them.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -32,7 +33,16 @@
 #include "common/log.h"
 #include "device/device_int.h"
 #include "net/net.h"
+#include "pki/pki.h"
 #include "registry/registry.h"
+
+/* Output back-pressure. A device that sends requests (twin GETs, QoS 1
+ * PUBLISHes) but never reads their answers would make the hub buffer answers
+ * without bound: above the high mark no more input is read, and reading
+ * resumes once the output drained to the low mark. Bounds what one
+ * connection's replies can hold to about the high mark plus one reply. */
+#define OUTPUT_HIGH_BYTES (256u * 1024)
+#define OUTPUT_LOW_BYTES  (64u * 1024)
 
 /* ---- references ----------------------------------------------------------- */
 
@@ -329,6 +339,23 @@ static void activity_touch(struct hub_device_conn *c, int64_t now)
     }
 }
 
+/* Keeps the device's x509CertificateExpiry current (issue 6): the notAfter
+ * of the leaf it just authenticated with, written only when it changed. */
+static void cert_expiry_record(struct hub_device_conn *c, const struct hub_device *dev)
+{
+    int64_t nb = 0, na = 0;
+    struct hub_err err = {0};
+    if (c->leaf == NULL || hub_pki_cert_validity(c->leaf, &nb, &na, &err) != 0 ||
+        hub_registry_device_cert_expiry_set(c->ep->env.registry, dev->id, na, dev->x509_not_after,
+                                            &err) == 0)
+        return;
+    struct hub_log_line line;
+    hub_log_begin(&line, HUB_LOG_WARN, "cert_expiry_record_failed");
+    hub_log_str(&line, "device", dev->id);
+    hub_log_err(&line, &err);
+    hub_log_end(&line);
+}
+
 /* Returns -1 when the connection was refused or closed. */
 static int handle_connect(struct hub_device_conn *c, const struct hub_mqtt_connect *cn)
 {
@@ -360,6 +387,7 @@ static int handle_connect(struct hub_device_conn *c, const struct hub_mqtt_conne
         .now = now_ms(c) / 1000,
     };
     int rc = hub_device_authn_decide(&in, &res);
+    hub_device__crl_expiry_warn(ep, trust, false);
     hub_registry_trust_release(trust);
     if (rc != 0) {
         refuse(c, &res);
@@ -368,6 +396,8 @@ static int handle_connect(struct hub_device_conn *c, const struct hub_mqtt_conne
 
     memcpy(c->device_id, res.device_id, sizeof(c->device_id));
     c->method = res.method;
+    if (c->method == HUB_DEVICE_AUTH_X509_CA || c->method == HUB_DEVICE_AUTH_SELF_SIGNED)
+        cert_expiry_record(c, &dev);
     if (c->method != HUB_DEVICE_AUTH_X509_CA) { /* only CA connections are re-validated */
         X509_free(c->leaf);
         sk_X509_pop_free(c->chain, X509_free);
@@ -679,6 +709,10 @@ static void process_input(struct hub_device_conn *c)
             return;
         if (c->read_paused || c->busy_retry)
             return;
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_BYTES) {
+            bufferevent_disable(c->bev, EV_READ); /* on_write resumes */
+            return;
+        }
         struct evbuffer *in = bufferevent_get_input(c->bev);
         size_t len = evbuffer_get_length(in);
         if (len == 0)
@@ -723,9 +757,22 @@ void hub_device__conn_resume_reading(struct hub_device_conn *c)
         return;
     if (c->read_paused && c->inflight < c->ep->env.max_inflight_telemetry) {
         c->read_paused = false;
+        /* process_input disables it again while the output is over its mark. */
         bufferevent_enable(c->bev, EV_READ);
         event_active(c->resume, EV_TIMEOUT, 0);
     }
+}
+
+/* Output drained to OUTPUT_LOW_BYTES: reading stopped for output resumes
+ * (reading stopped for telemetry commits resumes in resume_reading). */
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct hub_device_conn *c = arg;
+    if ((c->state != HUB_DEVICE_CONN_LIVE && c->state != HUB_DEVICE_CONN_WAIT) || c->read_paused ||
+        (bufferevent_get_enabled(bev) & EV_READ) != 0)
+        return;
+    bufferevent_enable(bev, EV_READ);
+    event_active(c->resume, EV_TIMEOUT, 0);
 }
 
 void hub_device__conn_pause_reading(struct hub_device_conn *c)
@@ -883,7 +930,8 @@ void hub_device__conn_accept(struct hub_device_server *s, int fd, const struct s
     }
     /* Input never holds much more than one packet: reading stops at the mark. */
     bufferevent_setwatermark(c->bev, EV_READ, 0, s->ep->env.max_packet_bytes + 16 * 1024);
-    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_BYTES, 0);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     arm_timer_ms(c, s->ep->env.tls_handshake_timeout_ms);
 }

@@ -114,6 +114,7 @@ struct hub_msg_c2d;
     X(CHAIN_WEAK_CRYPTO, 5, "weak signature algorithm or key")                                     \
     X(CHAIN_PROFILE, 5, "certificate violates the X.509 profile")                                  \
     X(CHAIN_LEAF_IS_CA, 5, "leaf certificate is a CA")                                             \
+    X(CHAIN_REVOKED, 5, "a certificate in the chain is revoked by its CA's CRL")                   \
     X(CHAIN_INVALID, 5, "certificate chain refused for another reason")                            \
     X(CN_MISMATCH, 5, "leaf CN differs from the device id")                                        \
     X(THUMBPRINT_MISMATCH, 5, "certificate thumbprint matches neither registered one")             \
@@ -138,7 +139,7 @@ struct hub_msg_c2d;
     X(PROTOCOL_VIOLATION, -1, "packet not allowed in this state")                                  \
     X(QOS2_UNSUPPORTED, -1, "QoS 2 PUBLISH (IoT Hub closes on it)")                                \
     X(TOPIC_UNKNOWN, -1, "PUBLISH to a topic IoT Hub does not accept")                             \
-    X(TOPIC_UNSUPPORTED, -1, "PUBLISH to a twin or method topic (not supported yet)")              \
+    X(TOPIC_UNSUPPORTED, -1, "PUBLISH to a topic hubd recognises but does not serve (unused)")     \
     X(TOPIC_FORBIDDEN, -1, "PUBLISH to another identity's topic")                                  \
     X(PROPERTIES_MALFORMED, -1, "telemetry property bag is malformed or too large")                \
     X(SUBSCRIBE_UNSUPPORTED, -1, "SUBSCRIBE to an unsupported filter")                             \
@@ -174,6 +175,9 @@ enum hub_device_auth_method {
 
 /* "x509ca", "selfSigned", "sas", "none". Static. */
 const char *hub_device_auth_method_name(enum hub_device_auth_method m);
+/* Azure's connectionAuthMethod system property (the JSON Event Hubs consumers
+ * see), for every transport; NULL for HUB_DEVICE_AUTH_NONE. Static. */
+const char *hub_device_auth_method_json(enum hub_device_auth_method m);
 
 #define HUB_DEVICE_DETAIL_MAX 256
 
@@ -236,7 +240,8 @@ int hub_device_authn_decide(const struct hub_device_authn_in *in,
  * Re-validates a live certificateAuthority connection's stored leaf + chain
  * against a new trust snapshot (after a CA change). 0 if it still
  * validates; otherwise -1 with *reason (CA_REVOKED when no path remains,
- * else the validator's reason) and detail filled.
+ * CHAIN_REVOKED when a CRL now lists a certificate of the chain, else the
+ * validator's reason) and detail filled.
  */
 int hub_device_authn_recheck(X509 *leaf, STACK_OF(X509) * chain,
                              const struct hub_registry_trust *trust, int64_t now,

@@ -272,6 +272,12 @@ void hub_device__conn_abort(struct hub_device_conn *c);
 /* Re-validates a live CA connection against a fresh snapshot (after a CA
  * change); closes it if it no longer validates. Worker thread. */
 void hub_device__conn_recheck(struct hub_device_conn *c, const struct hub_registry_trust *trust);
+/* Logs `event=crl_expired` (warn) when the snapshot holds CRLs past their
+ * nextUpdate: always when `force`, else at most every
+ * HUB_DEVICE_CRL_WARN_INTERVAL_S per process (it is called per handshake). */
+#define HUB_DEVICE_CRL_WARN_INTERVAL_S 600
+void hub_device__crl_expiry_warn(struct hub_device_endpoint *ep,
+                                 const struct hub_registry_trust *trust, bool force);
 /* Reading stops while too much telemetry waits for its commit, and resumes
  * (re-running the read loop on the next turn) once it drained. */
 void hub_device__conn_pause_reading(struct hub_device_conn *c);

@@ -123,6 +123,39 @@ void hub_device_c2d_notify(struct hub_device_endpoint *ep, const char *device_id
         hub_device__conn_unref(c);
 }
 
+/* ---- expired CRLs ---------------------------------------------------------- */
+
+/* Process-wide: the warning is about the hub's configuration, not about one
+ * endpoint object. 0 = never warned. */
+static _Atomic int64_t crl_warned_at_s;
+
+void hub_device__crl_expiry_warn(struct hub_device_endpoint *ep,
+                                 const struct hub_registry_trust *trust, bool force)
+{
+    if (trust == NULL || hub_registry_trust_crl_count(trust) == 0)
+        return;
+    int64_t now = hub_device__now_ms(ep) / 1000;
+    int64_t last = atomic_load(&crl_warned_at_s);
+    if (!force && last != 0 && now - last < HUB_DEVICE_CRL_WARN_INTERVAL_S)
+        return;
+    char names[HUB_LOG_VALUE_MAX];
+    size_t n = hub_registry_trust_crl_expired(trust, now, names, sizeof(names));
+    if (n == 0)
+        return;
+    /* One thread wins the slot; the others skip this round. */
+    if (!force && !atomic_compare_exchange_strong(&crl_warned_at_s, &last, now))
+        return;
+    if (force)
+        atomic_store(&crl_warned_at_s, now);
+    struct hub_log_line line;
+    hub_log_begin(&line, HUB_LOG_WARN, "crl_expired");
+    hub_log_str(&line, "ca", names);
+    hub_log_uint(&line, "count", (unsigned long long)n);
+    hub_log_str(&line, "detail",
+                "CRL past its nextUpdate; still enforced: upload a fresh CRL (hubctl ca crl)");
+    hub_log_end(&line);
+}
+
 /* ---- registry observer --------------------------------------------------- */
 
 /* Runs on each worker: one snapshot, every live CA connection re-checked. */
@@ -152,6 +185,8 @@ static void on_ca_changed(void *arg)
         hub_device__conn_unref(c);
         c = next;
     }
+    if (slot == &s->ep->slots[0]) /* once per change, not once per worker */
+        hub_device__crl_expiry_warn(s->ep, trust, true);
     hub_registry_trust_release(trust);
 }
 

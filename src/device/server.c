@@ -6,11 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include "common/log.h"
 #include "device/device_int.h"
+#include "net/admission.h"
 #include "net/net.h"
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -22,7 +24,20 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         close(fd);
         return;
     }
+    /* Admission first: a refused socket is reset before any TLS work. */
+    struct hub_net_admission_ticket *ticket = NULL;
+    if (hub_net_admission_accept(s->ssl_ctx, sa, (socklen_t)salen, &ticket) != 0) {
+        hub_net_admission_refuse_close(fd);
+        return;
+    }
+    size_t before = s->conn_count;
     hub_device__conn_accept(s, fd, sa, salen);
+    /* A started connection is linked at the head of s->conns; its SSL,
+     * freed exactly once when the connection finalizes, carries the ticket
+     * (admission.h). Not started: the ticket goes back now. */
+    struct hub_device_conn *c = s->conn_count > before ? s->conns : NULL;
+    hub_net_admission_ticket_bind_ssl(
+        ticket, c != NULL && c->bev != NULL ? bufferevent_openssl_get_ssl(c->bev) : NULL);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)

@@ -26,8 +26,7 @@ struct durable_job {
     int status;
 };
 
-/* Azure's connectionAuthMethod JSON (as Event Hubs consumers see it). */
-static const char *auth_method_json(enum hub_device_auth_method m)
+const char *hub_device_auth_method_json(enum hub_device_auth_method m)
 {
     switch (m) {
     case HUB_DEVICE_AUTH_SAS:
@@ -113,7 +112,7 @@ static void build_msg(struct hub_device_conn *c, const struct hub_iothub_props *
         n++;
     }
     msg->sys[HUB_SYSPROP_CONN_DEVICE_ID] = c->device_id;
-    msg->sys[HUB_SYSPROP_CONN_AUTH_METHOD] = auth_method_json(c->method);
+    msg->sys[HUB_SYSPROP_CONN_AUTH_METHOD] = hub_device_auth_method_json(c->method);
     if (will)
         msg->sys[HUB_SYSPROP_MESSAGE_TYPE] = "Will";
     msg->app = app;

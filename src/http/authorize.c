@@ -5,7 +5,21 @@
 #include "auth/auth.h"
 #include "http/http_int.h"
 
+static int authorize(struct hub_http_request *r, unsigned all_of, unsigned any_of);
+
 int hub_http__authorize(struct hub_http_request *r, unsigned permission)
+{
+    return authorize(r, permission, 0);
+}
+
+int hub_http__authorize_any(struct hub_http_request *r, unsigned any_of)
+{
+    return authorize(r, 0, any_of);
+}
+
+/* all_of: every right is needed (checked by the auth layer); any_of: one of
+ * them is enough (checked here on the authenticated policy). */
+static int authorize(struct hub_http_request *r, unsigned all_of, unsigned any_of)
 {
     const char *header = hub_http__header(r, "Authorization");
     if (header == NULL) {
@@ -23,18 +37,34 @@ int hub_http__authorize(struct hub_http_request *r, unsigned permission)
 
     struct hub_auth_verify_cfg cfg = {
         .hosts = r->env->hostnames, .host_count = r->env->hostname_count, .max_ttl_s = 0};
-    struct hub_auth_service_req req = {.now = r->env->now(),
-                                       .resource = resource,
-                                       .perms = permission,
-                                       .policies = r->env->policies};
+    struct hub_auth_service_req req = {
+        .now = r->env->now(), .resource = resource, .perms = all_of, .policies = r->env->policies};
     struct hub_auth_result res;
-    memset(&res, 0, sizeof(res));
     struct hub_err err = {0};
-    int rc = hub_auth_service_authorize(&cfg, &req, header, strlen(header), &res, &err);
+    int rc;
+    /* any_of: ask for each right in turn; the first the policy holds wins.
+     * Any answer but FORBIDDEN (a bad token) settles it at once. */
+    unsigned remaining = any_of != 0 ? any_of : all_of;
+    do {
+        unsigned bit = remaining & (~remaining + 1u);
+        if (any_of != 0)
+            req.perms = bit;
+        memset(&res, 0, sizeof(res));
+        hub_err_clear(&err);
+        rc = hub_auth_service_authorize(&cfg, &req, header, strlen(header), &res, &err);
+        remaining &= ~bit;
+    } while (any_of != 0 && rc == HUB_E_FORBIDDEN && remaining != 0);
     if (res.policy != NULL)
         snprintf(r->who, sizeof(r->who), "%s", res.policy->name);
     if (rc == 0)
         return 0;
+    if (rc == HUB_E_FORBIDDEN && any_of != 0) {
+        char rights[HUB_AUTH_PERMS_TEXT_MAX] = "";
+        hub_auth_perms_format(any_of, rights, NULL);
+        hub_http__reply_error(r, 403, "IotHubUnauthorized", "SAS_NO_PERMISSION",
+                              "policy %s needs one of these rights: %s", r->who, rights);
+        return -1;
+    }
     if (rc == HUB_E_FORBIDDEN)
         hub_http__reply_error(r, 403, "IotHubUnauthorized", hub_auth_deny_name(res.deny), "%s",
                               err.msg);

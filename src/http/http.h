@@ -39,8 +39,9 @@ struct hub_http_env {
     int allow_verify_on_upload; /* honour "isVerified": true on CA upload */
     size_t max_body_bytes;
     size_t max_header_bytes;
-    int request_timeout_ms;
-    int64_t (*now)(void);                    /* Unix seconds; injectable for tests */
+    int request_timeout_ms;   /* a whole request, head and body, after the last reply */
+    int handshake_timeout_ms; /* the whole TLS handshake */
+    int64_t (*now)(void);     /* Unix seconds; injectable for tests */
     struct hub_msg_telemetry_log *telemetry; /* GET /messages/events */
     struct hub_msg_c2d *c2d;                 /* C2D send, purge, feedback */
     /* Called (on the request's thread) after a C2D message was queued, so the

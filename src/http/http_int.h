@@ -78,6 +78,9 @@ int hub_http__if_match(struct hub_http_request *r, char *out, size_t cap);
 /* Checks Authorization against the policies; on failure replies 401/403 and
  * returns non-zero. On success fills r->who. `permission` is a HUB_AUTH_PERM_* bit. */
 int hub_http__authorize(struct hub_http_request *r, unsigned permission);
+/* The same, satisfied by a policy holding ANY of the rights in `any_of`
+ * (Azure lets either RegistryRead or ServiceConnect read twins and query). */
+int hub_http__authorize_any(struct hub_http_request *r, unsigned any_of);
 
 /* Routers; each returns 1 when it handled the request (replied), 0 if the path is not its. */
 int hub_http__route_devices(struct hub_http_request *r);
@@ -92,6 +95,40 @@ int hub_http__route_methods(struct hub_http_request *r);
  * DELETE .../deviceBound/{etag}[?reject], POST .../deviceBound/{etag}/abandon:
  * routes_device_transport.c */
 int hub_http__route_device_transport(struct hub_http_request *r);
+
+/* GET /metrics (routes_metrics.c; no api-version: Prometheus scrapers send
+ * none). Returns 1 when the path was /metrics (replied), 0 otherwise. */
+int hub_http__route_metrics(struct hub_http_request *r);
+/* evhttp on-complete callback: counts the request in
+ * hubd_http_requests_total{code="2xx"...} once its reply has been sent. */
+void hub_http__metrics_request_done(struct evhttp_request *req, void *arg);
+
+/* The web console (routes_console.c): one file of console/, compiled into
+ * hubd by console/embed.cmake (console_assets.c in the build tree); static. */
+struct hub_http_console_asset {
+    const char *name;           /* file name under console/, e.g. "app.js" */
+    const unsigned char *bytes; /* the file's content */
+    size_t len;                 /* its length in bytes */
+    const char *etag;           /* quoted, from the content's SHA-256 */
+};
+extern const struct hub_http_console_asset hub_http__console_assets[];
+extern const size_t hub_http__console_asset_count;
+/* GET / (and /console) answer console/index.html; GET /console/{file} the
+ * named file. No api-version and no token: the files are public, and the
+ * page signs its own SAS tokens for the service API. Other methods are 405.
+ * Returns 1 when the path was the console's (replied), 0 otherwise. */
+int hub_http__route_console(struct hub_http_request *r);
+/* The Content-Type for a console file name, by its extension; never NULL. Pure. */
+const char *hub_http__console_content_type(const char *name);
+
+/* Slowloris guard (deadline.c): a timer per connection for the whole TLS
+ * handshake, then for each whole request; asleep while a request is handled.
+ * attach: from the bevcb (-1: no deadline, e.g. out of memory). */
+struct bufferevent;
+int hub_http__deadline_attach(struct event_base *base, struct bufferevent *bev, SSL *ssl,
+                              const struct hub_http_env *env);
+void hub_http__deadline_request_started(struct evhttp_request *req);
+void hub_http__deadline_request_done(struct evhttp_request *req);
 
 /* Answers every waiting long poll at once (drain). */
 void hub_http__polls_flush(struct hub_http_server *server);

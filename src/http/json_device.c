@@ -52,7 +52,7 @@ json_t *hub_http__device_to_json(const struct hub_device *dev)
                   "secondaryThumbprint", string_or_null(dev->secondary_thumbprint));
     json_t *auth = json_pack("{s:o, s:o, s:s}", "symmetricKey", keys, "x509Thumbprint", thumbs,
                              "type", hub_auth_type_name(dev->auth_type));
-    return json_pack(
+    json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:{s:b}}", "deviceId", dev->id,
         "generationId", dev->generation_id, "etag", dev->etag, "connectionState",
         hub_conn_state_name(dev->conn_state), "status", hub_device_status_name(dev->status),
@@ -61,6 +61,13 @@ json_t *hub_http__device_to_json(const struct hub_device *dev)
         "lastActivityTime", time_json(dev->last_activity), "cloudToDeviceMessageCount",
         (json_int_t)dev->c2d_count, "authentication", auth, "capabilities", "iotEdge",
         dev->iot_edge ? 1 : 0);
+    /* hubd's (issue 6): notAfter of the certificate the device last
+     * connected with; null until it connects with one. */
+    if (j != NULL)
+        json_object_set_new(j, "x509CertificateExpiry",
+                            dev->x509_not_after != 0 ? time_json(dev->x509_not_after)
+                                                     : json_null());
+    return j;
 }
 
 /* Copies an optional string member; null and absent leave out untouched.

@@ -24,6 +24,12 @@ int hub_http__device_from_json(json_t *body, const char *path_id, struct hub_dev
 
 /* Azure's CertificateDescription (with_code: CertificateWithNonceDescription). */
 json_t *hub_http__ca_to_json(const struct hub_ca_cert *ca, int with_code);
+/* Adds hubd's lifecycle fields (not in Azure's shape) to the properties of
+ * a hub_http__ca_to_json object: daysToExpiry (whole days until notAfter at
+ * `now`, negative once expired), crlThisUpdate / crlNextUpdate (RFC 1123,
+ * null without a CRL or nextUpdate), crlExpired (nextUpdate <= now),
+ * crlRevokedCount (null without a CRL). Returns ca_json. */
+json_t *hub_http__ca_lifecycle_add(json_t *ca_json, const struct hub_ca_cert *ca, int64_t now);
 
 /* ---- twins (routes_twins.c) ------------------------------------------------ */
 

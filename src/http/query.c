@@ -29,17 +29,6 @@
 /* Store page size while scanning: one allocation of this many records. */
 #define QUERY_BATCH 100
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int hub_http__query_cursor_decode(const char *token, char id[HUB_DEVICE_ID_SIZE],
                                   struct hub_err *err)
 {
@@ -47,7 +36,7 @@ int hub_http__query_cursor_decode(const char *token, char id[HUB_DEVICE_ID_SIZE]
     if (n == 0 || n % 2 != 0 || n / 2 > HUB_DEVICE_ID_MAX)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "malformed continuation token");
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(token[2 * i]), lo = hexval(token[2 * i + 1]);
+        int hi = hub_hex_digit_value(token[2 * i]), lo = hub_hex_digit_value(token[2 * i + 1]);
         if (hi < 0 || lo < 0 || (hi | lo) == 0)
             return HUB_ERR(err, HUB_E_INVALID_ARG, "malformed continuation token");
         id[i] = (char)(hi << 4 | lo);

@@ -164,8 +164,15 @@ void hub_http__reply_hub_err(struct hub_http_request *r, const struct hub_err *e
         status = 403;
         code = "IotHubUnauthorized";
         break;
-    case HUB_E_NOMEM:
     case HUB_E_IO:
+        /* The store cannot write (disk full, read-only or failing data dir):
+         * nothing was changed, reads still work and the same request will
+         * succeed once the operator frees space, so this is the transient
+         * 503 Azure answers while a unit is unavailable, not a 500. */
+        status = 503;
+        code = "ServiceUnavailable";
+        break;
+    case HUB_E_NOMEM:
     case HUB_E_STORE:
     case HUB_E_INTERNAL:
     case HUB_E_CRYPTO:

@@ -6,18 +6,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "common/util.h"
 #include "http/http_int.h"
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int hub_http__pct_decode(const char *src, size_t len, char *out, size_t cap, int allow_slash)
 {
@@ -27,7 +17,7 @@ int hub_http__pct_decode(const char *src, size_t len, char *out, size_t cap, int
         if (c == '%') {
             if (len - i < 3)
                 return -1;
-            int hi = hex_value(src[i + 1]), lo = hex_value(src[i + 2]);
+            int hi = hub_hex_digit_value(src[i + 1]), lo = hub_hex_digit_value(src[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);

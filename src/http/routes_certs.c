@@ -7,6 +7,7 @@
  *   DELETE /certificates/{name}                           delete (registryWrite)
  *   POST   /certificates/{name}/generateVerificationCode  new code (registryWrite)
  *   POST   /certificates/{name}/verify                    proof of possession (registryWrite)
+ *   PUT    /certificates/{name}/crl                       upload its CRL (registryWrite)
  * If-Match: absent on PUT means "create only" (409 if the name exists); on
  * the other writes absent means unconditional; otherwise "*" or the etag.
  */
@@ -37,19 +38,29 @@ static void log_change(struct hub_http_request *r, const char *event, const char
  * The certificate text of a request: PEM as is, or base64 of DER (Azure
  * accepts both). *out_new is malloc'd bytes for pki to load; -1 after a reply.
  */
-static int certificate_bytes(struct hub_http_request *r, json_t *value, unsigned char **out_new,
-                             size_t *out_len)
+struct pki_text {
+    const char *what;    /* "certificate" / "crl" */
+    const char *missing; /* reason= when absent */
+    const char *bad;     /* reason= when neither PEM nor base64 */
+    size_t max_bytes;
+};
+static const struct pki_text cert_text = {"certificate", "NO_CERTIFICATE", "BAD_CERTIFICATE",
+                                          HUB_PKI_MAX_FILE_BYTES};
+static const struct pki_text crl_text = {"crl", "NO_CRL", "BAD_CRL", HUB_PKI_MAX_CRL_BYTES};
+
+static int pki_bytes(struct hub_http_request *r, json_t *value, const struct pki_text *t,
+                     unsigned char **out_new, size_t *out_len)
 {
     if (!json_is_string(value) || json_string_length(value) == 0) {
-        hub_http__reply_error(r, 400, "ArgumentInvalid", "NO_CERTIFICATE",
-                              "certificate must be a non-empty string (PEM or base64 DER)");
+        hub_http__reply_error(r, 400, "ArgumentInvalid", t->missing,
+                              "%s must be a non-empty string (PEM or base64 DER)", t->what);
         return -1;
     }
     const char *text = json_string_value(value);
     size_t len = json_string_length(value);
-    if (len > HUB_PKI_MAX_FILE_BYTES * 2) {
-        hub_http__reply_error(r, 413, "MessageTooLarge", "TOO_LARGE",
-                              "certificate is larger than %d bytes", HUB_PKI_MAX_FILE_BYTES);
+    if (len > t->max_bytes * 2) {
+        hub_http__reply_error(r, 413, "MessageTooLarge", "TOO_LARGE", "%s is larger than %zu bytes",
+                              t->what, t->max_bytes);
         return -1;
     }
     unsigned char *buf = malloc(len + 1);
@@ -79,13 +90,19 @@ static int certificate_bytes(struct hub_http_request *r, json_t *value, unsigned
     free(compact);
     if (dlen <= 0) {
         free(buf);
-        hub_http__reply_error(r, 400, "ArgumentInvalid", "BAD_CERTIFICATE",
-                              "certificate is neither PEM nor base64-encoded DER: %s", err.msg);
+        hub_http__reply_error(r, 400, "ArgumentInvalid", t->bad,
+                              "%s is neither PEM nor base64-encoded DER: %s", t->what, err.msg);
         return -1;
     }
     *out_new = buf;
     *out_len = (size_t)dlen;
     return 0;
+}
+
+static int certificate_bytes(struct hub_http_request *r, json_t *value, unsigned char **out_new,
+                             size_t *out_len)
+{
+    return pki_bytes(r, value, &cert_text, out_new, out_len);
 }
 
 static void reply_ca(struct hub_http_request *r, int status, const struct hub_ca_cert *ca,
@@ -94,7 +111,9 @@ static void reply_ca(struct hub_http_request *r, int status, const struct hub_ca
     char quoted[HUB_ETAG_SIZE + 2];
     snprintf(quoted, sizeof(quoted), "\"%s\"", ca->etag);
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "ETag", quoted);
-    hub_http__reply_json(r, status, hub_http__ca_to_json(ca, with_code));
+    hub_http__reply_json(
+        r, status,
+        hub_http__ca_lifecycle_add(hub_http__ca_to_json(ca, with_code), ca, r->env->now()));
 }
 
 static void ca_list(struct hub_http_request *r)
@@ -107,7 +126,9 @@ static void ca_list(struct hub_http_request *r)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < list->count; i++)
-        json_array_append_new(arr, hub_http__ca_to_json(&list->items[i], 0));
+        json_array_append_new(arr,
+                              hub_http__ca_lifecycle_add(hub_http__ca_to_json(&list->items[i], 0),
+                                                         &list->items[i], r->env->now()));
     hub_ca_cert_list_free(list);
     hub_http__reply_json(r, 200, json_pack("{s:o}", "value", arr));
 }
@@ -256,6 +277,43 @@ static void ca_verify(struct hub_http_request *r, const char *name)
     hub_ca_cert_free(ca);
 }
 
+/* PUT /certificates/{name}/crl, body {"crl": "<PEM or base64 DER>"}. */
+static void ca_crl_put(struct hub_http_request *r, const char *name)
+{
+    json_t *body = hub_http__body_json(r);
+    if (body == NULL)
+        return;
+    unsigned char *crl = NULL;
+    size_t crl_len = 0;
+    int rc = pki_bytes(r, json_object_get(body, "crl"), &crl_text, &crl, &crl_len);
+    json_decref(body);
+    if (rc != 0)
+        return;
+    char if_match[HUB_ETAG_SIZE + 8];
+    const char *cond = hub_http__if_match(r, if_match, sizeof(if_match)) ? if_match : NULL;
+    struct hub_ca_cert *ca = NULL;
+    struct hub_err err = {0};
+    rc = hub_registry_ca_crl_set(r->env->registry, name, crl, crl_len, cond, &ca, &err);
+    free(crl);
+    if (rc != 0) {
+        hub_http__reply_hub_err(r, &err, NOT_FOUND_CODE, EXISTS_CODE);
+        return;
+    }
+    char revoked[24];
+    snprintf(revoked, sizeof(revoked), "%lld", (long long)ca->crl_revoked_count);
+    hub_log_kv(HUB_LOG_INFO, "crl_uploaded", "who", r->who, "peer", r->peer, "ca", name, "revoked",
+               revoked, NULL);
+    int64_t now = r->env->now();
+    if (ca->crl_next_update != 0 && ca->crl_next_update <= now) {
+        char when[HUB_TIME_ISO_LEN];
+        hub_time_iso8601((time_t)ca->crl_next_update, when);
+        hub_log_kv(HUB_LOG_WARN, "crl_expired", "ca", name, "next_update", when, "detail",
+                   "uploaded CRL is already past its nextUpdate; it is enforced anyway", NULL);
+    }
+    reply_ca(r, 200, ca, 0);
+    hub_ca_cert_free(ca);
+}
+
 int hub_http__route_certificates(struct hub_http_request *r)
 {
     if (r->segment_count < 1 || strcmp(r->segments[0], "certificates") != 0)
@@ -283,6 +341,12 @@ int hub_http__route_certificates(struct hub_http_request *r)
             return 1;
         default:
             break;
+        }
+    } else if (r->segment_count == 3 && strcmp(r->segments[2], "crl") == 0) {
+        if (r->method == EVHTTP_REQ_PUT) {
+            if (hub_http__authorize(r, write) == 0)
+                ca_crl_put(r, name);
+            return 1;
         }
     } else if (r->segment_count == 3 && r->method == EVHTTP_REQ_POST) {
         if (strcmp(r->segments[2], "generateVerificationCode") == 0) {

@@ -175,26 +175,6 @@ static int dt_props_add(struct dt_props *p, const char *name, const char *value)
     return 0;
 }
 
-/* Azure's connectionAuthMethod JSON (the device layer's telemetry.c writes
- * the same for MQTT). */
-static const char *auth_method_json(enum hub_device_auth_method m)
-{
-    switch (m) {
-    case HUB_DEVICE_AUTH_SAS:
-        return "{\"scope\":\"device\",\"type\":\"sas\",\"issuer\":\"iothub\","
-               "\"acceptingIpFilterRule\":null}";
-    case HUB_DEVICE_AUTH_SELF_SIGNED:
-        return "{\"scope\":\"device\",\"type\":\"x509Certificate\",\"issuer\":\"iothub\","
-               "\"acceptingIpFilterRule\":null}";
-    case HUB_DEVICE_AUTH_X509_CA:
-        return "{\"scope\":\"device\",\"type\":\"x509Certificate\",\"issuer\":\"external\","
-               "\"acceptingIpFilterRule\":null}";
-    case HUB_DEVICE_AUTH_NONE:
-        break;
-    }
-    return NULL;
-}
-
 /* Fills msg from props (borrowed) for device_id. */
 static void dt_msg_build(const struct dt_props *p, const char *device_id,
                          enum hub_device_auth_method method, const unsigned char *body,
@@ -206,7 +186,7 @@ static void dt_msg_build(const struct dt_props *p, const char *device_id,
     msg->body_len = body_len;
     memcpy(msg->sys, p->sys, sizeof(msg->sys));
     msg->sys[HUB_SYSPROP_CONN_DEVICE_ID] = msg->device_id;
-    msg->sys[HUB_SYSPROP_CONN_AUTH_METHOD] = auth_method_json(method);
+    msg->sys[HUB_SYSPROP_CONN_AUTH_METHOD] = hub_device_auth_method_json(method);
     msg->app = p->app;
     msg->app_count = p->app_count;
 }
@@ -380,6 +360,23 @@ static void refuse(struct hub_http_request *r, const struct hub_device_authn_res
     hub_http__reply_error_logged(r, 401, "IotHubUnauthorizedAccess", reason, res->detail, text);
 }
 
+/* The device's x509CertificateExpiry (issue 6), as on MQTT: the leaf's
+ * notAfter, written only when it changed. */
+static void cert_expiry_record(struct hub_http_request *r, const struct hub_device *dev, X509 *leaf)
+{
+    int64_t nb = 0, na = 0;
+    struct hub_err err = {0};
+    if (hub_pki_cert_validity(leaf, &nb, &na, &err) != 0 ||
+        hub_registry_device_cert_expiry_set(r->env->registry, dev->id, na, dev->x509_not_after,
+                                            &err) == 0)
+        return;
+    struct hub_log_line line;
+    hub_log_begin(&line, HUB_LOG_WARN, "cert_expiry_record_failed");
+    hub_log_str(&line, "device", dev->id);
+    hub_log_err(&line, &err);
+    hub_log_end(&line);
+}
+
 /* Authenticates the caller as device `id`. 0 with *method_out set and r->who
  * = the id; -1 after replying. */
 static int dt_authenticate(struct hub_http_request *r, const char *id,
@@ -456,6 +453,9 @@ static int dt_authenticate(struct hub_http_request *r, const char *id,
         goto free_leaf;
     }
     *method_out = res.method;
+    if (leaf != NULL &&
+        (res.method == HUB_DEVICE_AUTH_X509_CA || res.method == HUB_DEVICE_AUTH_SELF_SIGNED))
+        cert_expiry_record(r, &dev, leaf);
     /* who= is 80 bytes; ids are up to 128 (the log line also names the URI). */
     snprintf(r->who, sizeof(r->who), "%.*s", (int)sizeof(r->who) - 1, res.device_id);
     activity_touch(r, res.device_id);
@@ -568,8 +568,9 @@ static void on_job_done(evutil_socket_t fd, short what, void *arg)
     if (commit_status != 0)
         /* Not in the log: the device must not take it as delivered. */
         hub_http__reply_error(
-            &r, 500, "ServerError", "COMMIT_FAILED", "telemetry could not be made durable (%s)%s",
-            hub_err_name(commit_status),
+            &r, commit_status == HUB_E_IO ? 503 : 500,
+            commit_status == HUB_E_IO ? "ServiceUnavailable" : "ServerError", "COMMIT_FAILED",
+            "telemetry could not be made durable (%s)%s", hub_err_name(commit_status),
             job->accepted > 1 ? "; some messages of the batch may be stored" : "");
     else if (job->fail_status != 0)
         hub_http__reply_error(

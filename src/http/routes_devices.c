@@ -195,7 +195,9 @@ int hub_http__route_devices(struct hub_http_request *r)
     }
     if (r->segment_count == 2 && strcmp(r->segments[1], "query") == 0 &&
         r->method == EVHTTP_REQ_POST) {
-        if (hub_http__authorize(r, HUB_AUTH_PERM_REGISTRY_READ) == 0)
+        /* Azure lets ServiceConnect run queries too. */
+        if (hub_http__authorize_any(r, HUB_AUTH_PERM_REGISTRY_READ |
+                                           HUB_AUTH_PERM_SERVICE_CONNECT) == 0)
             device_query(r);
         return 1;
     }

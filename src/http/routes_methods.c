@@ -286,8 +286,13 @@ free_body:
 int hub_http__route_methods(struct hub_http_request *r)
 {
     if (r->segment_count != 3 || strcmp(r->segments[0], "twins") != 0 ||
-        strcmp(r->segments[2], "methods") != 0 || r->method != EVHTTP_REQ_POST)
+        strcmp(r->segments[2], "methods") != 0)
         return 0;
+    if (r->method != EVHTTP_REQ_POST) {
+        hub_http__reply_error(r, 405, "MethodNotAllowed", "BAD_METHOD", "%s is not allowed on %s",
+                              r->method_name, r->path);
+        return 1;
+    }
     if (hub_http__authorize(r, HUB_AUTH_PERM_SERVICE_CONNECT) == 0)
         method_invoke(r, r->segments[1]);
     return 1;

@@ -46,25 +46,6 @@
 #include "registry/registry.h"
 #include "twin/twin.h"
 
-/* Which right GET demands: the token's policy's, when it holds
- * ServiceConnect and not RegistryRead; RegistryRead otherwise. This only
- * chooses the question; hub_http__authorize checks the token in full (a
- * forged skn fails there on its signature). */
-static unsigned get_permission(struct hub_http_request *r)
-{
-    const char *header = hub_http__header(r, "Authorization");
-    struct hub_auth_sas sas;
-    struct hub_err err = {0};
-    if (header == NULL || hub_auth_sas_parse(header, strlen(header), &sas, &err) != 0 ||
-        !sas.has_skn)
-        return HUB_AUTH_PERM_REGISTRY_READ;
-    const struct hub_auth_policy *p = hub_auth_policy_set_find0(r->env->policies, sas.skn);
-    if (p != NULL && !(p->perms & HUB_AUTH_PERM_REGISTRY_READ) &&
-        (p->perms & HUB_AUTH_PERM_SERVICE_CONNECT))
-        return HUB_AUTH_PERM_SERVICE_CONNECT;
-    return HUB_AUTH_PERM_REGISTRY_READ;
-}
-
 static void reply_twin(struct hub_http_request *r, const struct hub_twin *twin,
                        const struct hub_device *dev)
 {
@@ -149,7 +130,8 @@ int hub_http__route_twins(struct hub_http_request *r)
     const char *id = r->segments[1];
     switch (r->method) {
     case EVHTTP_REQ_GET:
-        if (hub_http__authorize(r, get_permission(r)) == 0)
+        if (hub_http__authorize_any(r, HUB_AUTH_PERM_REGISTRY_READ |
+                                           HUB_AUTH_PERM_SERVICE_CONNECT) == 0)
             twin_get(r, id);
         return 1;
     case EVHTTP_REQ_PATCH:

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -15,21 +16,58 @@
 
 #include "common/log.h"
 #include "http/http_int.h"
+#include "net/admission.h"
+
+static void on_refuse_now(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct bufferevent *bev = arg;
+    evutil_socket_t sock = bufferevent_getfd(bev);
+    if (sock >= 0)
+        shutdown(sock, SHUT_RDWR); /* evhttp frees its connection on the EOF */
+}
+
+/*
+ * Out of memory for TLS: evhttp would serve plain HTTP on a bufferevent of
+ * its own if the bevcb returned NULL, which must never happen on this port.
+ * Hand it a plain bufferevent whose socket is shut down in this same loop
+ * turn, before a single byte is read (the admission check uses the same
+ * ordering, see net/admission.h).
+ */
+static struct bufferevent *refused_connection(struct event_base *base)
+{
+    hub_log_kv(HUB_LOG_ERROR, "conn_refused", "transport", "https", "reason", "NOMEM", NULL);
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+        return NULL; /* evhttp cannot allocate its own either */
+    if (event_base_once(base, -1, EV_TIMEOUT, on_refuse_now, bev, NULL) != 0) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    return bev;
+}
 
 static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
 {
     struct hub_http_server *server = arg;
     SSL *ssl = SSL_new(server->ssl_ctx);
     if (ssl == NULL)
-        return NULL;
+        return refused_connection(base);
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL) {
         SSL_free(ssl);
-        return NULL;
+        return refused_connection(base);
     }
     /* Clients often close without close_notify; that is not an error for us. */
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    /* evhttp sets the fd after we return: admission decides right after
+     * this accept callback, before the first read (admission.h). Out of
+     * memory it is skipped; returning NULL would make evhttp serve plain
+     * HTTP on a bufferevent of its own. */
+    hub_net_admission_check_later(base, bev, ssl);
+    hub_http__deadline_attach(base, bev, ssl, server->env);
     return bev;
 }
 
@@ -63,14 +101,28 @@ static const char *method_name(enum evhttp_cmd_type m)
         return "PATCH";
     case EVHTTP_REQ_HEAD:
         return "HEAD";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
     default:
         return "OTHER";
     }
 }
 
+static void on_request_complete(struct evhttp_request *req, void *arg)
+{
+    hub_http__deadline_request_done(req);
+    hub_http__metrics_request_done(req, arg);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct hub_http_server *server = arg;
+    hub_http__deadline_request_started(req);
+    evhttp_request_set_on_complete_cb(req, on_request_complete, NULL);
     struct hub_http_request r;
     memset(&r, 0, sizeof(r));
     r.req = req;
@@ -101,6 +153,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     r.segment_count = (size_t)n;
+    /* Routes a browser or a scraper reaches without api-version. */
+    if (hub_http__route_metrics(&r) || hub_http__route_console(&r))
+        return;
 
     char api_version[32];
     if (!hub_http__query_get(&r, "api-version", api_version, sizeof(api_version)) ||
@@ -114,8 +169,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     /* Device transport first: it shares /devices/{id}/messages/... with the
      * service's C2D send and tells them apart by method and path. */
     if (hub_http__route_device_transport(&r) || hub_http__route_messages(&r) ||
-        hub_http__route_methods(&r) || hub_http__route_twins(&r) ||
-        hub_http__route_devices(&r) || hub_http__route_certificates(&r))
+        hub_http__route_methods(&r) || hub_http__route_twins(&r) || hub_http__route_devices(&r) ||
+        hub_http__route_certificates(&r))
         return;
     hub_http__reply_error(&r, 404, "NotFound", "NO_ROUTE", "no resource at %s %s", r.method_name,
                           path);
@@ -136,8 +191,13 @@ int hub_http_server_new(struct event_base *base, SSL_CTX *ssl_ctx, int listen_fd
         free(server);
         return HUB_ERR(err, HUB_E_NOMEM, "evhttp_new failed");
     }
+    /* Every method evhttp knows reaches the routers, so a wrong one gets a
+     * 405 in Azure's JSON and a log line; evhttp itself answers 501 (HTML,
+     * unlogged) only for methods it cannot parse at all. */
     evhttp_set_allowed_methods(server->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                                 EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+                                                 EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                                 EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS |
+                                                 EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     evhttp_set_max_headers_size(server->http, (ev_ssize_t)env->max_header_bytes);
     /* evhttp answers 413 itself when a body (chunked or not) passes the limit. */
     evhttp_set_max_body_size(server->http, (ev_ssize_t)env->max_body_bytes);

@@ -6,6 +6,10 @@
  *   code NAME                                 POST /certificates/{name}/generateVerificationCode
  *   verify NAME VERIFICATION_CERT             POST /certificates/{name}/verify
  *   list | show NAME | delete NAME            GET /certificates[/{name}], DELETE
+ *   crl NAME FILE                             PUT  /certificates/{name}/crl
+ *
+ * `list` shows days to expiry ("!" marks fewer than HUBCTL_CA_EXPIRY_WARN_DAYS);
+ * `show` shows them too, and the CRL's status (EXPIRED when past nextUpdate).
  *
  * Every call that needs If-Match first GETs the certificate and sends its
  * etag verbatim as the API returned it (JSON "etag", else the ETag header), so
@@ -21,6 +25,7 @@
  * one certificate, and a file holding any private key is refused locally, so
  * a key never leaves the operator's machine. The hub gets normalised PEM.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +34,8 @@
 #include "hubctl/api.h"
 #include "hubctl/hubctl.h"
 #include "pki/pki.h"
+
+#include <openssl/crypto.h>
 
 static const struct sub_usage {
     const char *name;
@@ -50,8 +57,16 @@ static const struct sub_usage {
                "Sends the verification certificate (CN = the code from hubctl ca code, signed\n"
                "by CA NAME's key). The hub marks the CA verified; only verified CAs\n"
                "authenticate devices. Exits 1 if the hub refuses.\n"},
-    {"list", "usage: hubctl ca list\n\nLists the hub's CA certificates.\n"},
-    {"show", "usage: hubctl ca show NAME\n\nShows one CA certificate.\n"},
+    {"list", "usage: hubctl ca list\n\nLists the hub's CA certificates with the days left until\n"
+             "each expires (marked '!' under 30 days, 'EXPIRED' once expired).\n"},
+    {"show",
+     "usage: hubctl ca show NAME\n\nShows one CA certificate, its days to expiry and its CRL.\n"},
+    {"crl", "usage: hubctl ca crl NAME FILE\n"
+            "\n"
+            "Uploads the certificate revocation list in FILE (PEM or DER, one CRL, no private\n"
+            "key) for CA NAME. The hub checks that the CA signed it; certificates it lists are\n"
+            "refused at their next connection and live connections using them are closed.\n"
+            "A CRL older than the stored one is refused (If-Match: the CA's current etag).\n"},
     {"delete", "usage: hubctl ca delete NAME\n\nDeletes CA NAME (If-Match: its current etag).\n"},
 };
 
@@ -66,6 +81,7 @@ static void family_usage(FILE *out)
                  "  list                                      list CA certificates\n"
                  "  show NAME                                 show one CA certificate\n"
                  "  delete NAME                               delete a CA certificate\n"
+                 "  crl NAME FILE                             upload the CA's revocation list\n"
                  "\n"
                  "Each command takes --help and --json. Global options: hubctl --help.\n");
 }
@@ -190,13 +206,58 @@ static int prop_verified(const json_t *ca)
     return json_is_true(json_object_get(json_object_get(ca, "properties"), "isVerified"));
 }
 
+/* Below this many days to expiry, list marks a CA with '!'. */
+#define HUBCTL_CA_EXPIRY_WARN_DAYS 30
+
+/* "412", "12 !" (under the warning threshold), "EXPIRED", or "-" when the hub
+ * did not say (an older hub). */
+static void days_text(const json_t *ca, char *out, size_t cap)
+{
+    const json_t *d = json_object_get(json_object_get(ca, "properties"), "daysToExpiry");
+    if (!json_is_integer(d)) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    long long days = (long long)json_integer_value(d);
+    if (days < 0)
+        snprintf(out, cap, "EXPIRED");
+    else
+        snprintf(out, cap, "%lld%s", days, days < HUBCTL_CA_EXPIRY_WARN_DAYS ? " !" : "");
+}
+
+/* The CRL line of `show`: "none", or "N revoked, issued T, next update T[, EXPIRED ...]". */
+static void crl_text(const json_t *ca, char *out, size_t cap)
+{
+    const json_t *p = json_object_get(ca, "properties");
+    const json_t *count = json_object_get(p, "crlRevokedCount");
+    if (!json_is_integer(count)) {
+        snprintf(out, cap, "none");
+        return;
+    }
+    char this_update[64], next_update[64];
+    hubctl_api_text_sanitize(json_string_value(json_object_get(p, "crlThisUpdate")), this_update,
+                             sizeof(this_update));
+    const char *next = json_string_value(json_object_get(p, "crlNextUpdate"));
+    hubctl_api_text_sanitize(next != NULL ? next : "none", next_update, sizeof(next_update));
+    snprintf(out, cap, "%lld revoked, issued %s, next update %s%s",
+             (long long)json_integer_value(count), this_update, next_update,
+             json_is_true(json_object_get(p, "crlExpired"))
+                 ? ", EXPIRED (still enforced: upload a fresh CRL)"
+                 : "");
+}
+
 static void ca_print(const json_t *ca)
 {
+    char days[32], crl[256];
+    days_text(ca, days, sizeof(days));
+    crl_text(ca, crl, sizeof(crl));
     hubctl_api_field_print("name:", json_string_value(json_object_get(ca, "name")));
     hubctl_api_field_print("subject:", prop(ca, "subject"));
     hubctl_api_field_print("thumbprint:", prop(ca, "thumbprint"));
     hubctl_api_field_print("verified:", prop_verified(ca) ? "yes" : "no");
     hubctl_api_field_print("expiry:", prop(ca, "expiry"));
+    hubctl_api_field_print("days to expiry:", days);
+    hubctl_api_field_print("crl:", crl);
     hubctl_api_field_print("created:", prop(ca, "created"));
     hubctl_api_field_print("updated:", prop(ca, "updated"));
     hubctl_api_field_print("etag:", json_string_value(json_object_get(ca, "etag")));
@@ -358,15 +419,17 @@ static void ca_list_print(const json_t *list)
     const json_t *items = json_object_get(list, "value");
     size_t i;
     const json_t *ca;
-    printf("%-24s %-8s %-40s %s\n", "NAME", "VERIFIED", "THUMBPRINT", "SUBJECT");
+    printf("%-24s %-8s %-8s %-40s %s\n", "NAME", "VERIFIED", "DAYS", "THUMBPRINT", "SUBJECT");
     json_array_foreach(items, i, ca)
     {
-        char name[80], thumb[80], subject[256];
+        char name[80], thumb[80], subject[256], days[32];
         hubctl_api_text_sanitize(json_string_value(json_object_get(ca, "name")), name,
                                  sizeof(name));
         hubctl_api_text_sanitize(prop(ca, "thumbprint"), thumb, sizeof(thumb));
         hubctl_api_text_sanitize(prop(ca, "subject"), subject, sizeof(subject));
-        printf("%-24s %-8s %-40s %s\n", name, prop_verified(ca) ? "yes" : "no", thumb, subject);
+        days_text(ca, days, sizeof(days));
+        printf("%-24s %-8s %-8s %-40s %s\n", name, prop_verified(ca) ? "yes" : "no", days, thumb,
+               subject);
     }
 }
 
@@ -434,13 +497,84 @@ free_res:
     return ex;
 }
 
+/* Reads and checks a CRL file locally (a private key never leaves the
+ * operator's machine) and returns normalised PEM (caller frees), or NULL
+ * after printing why. */
+static char *load_crl_pem(const char *path)
+{
+    struct hub_err err = {0};
+    char *pem = NULL;
+    X509_CRL *crl = NULL;
+    unsigned char *buf = malloc(HUB_PKI_MAX_CRL_BYTES + 1);
+    FILE *f = fopen(path, "rb");
+    size_t len = 0;
+    if (buf == NULL) {
+        HUB_ERR(&err, HUB_E_NOMEM, "out of memory");
+    } else if (f == NULL) {
+        HUB_ERR(&err, HUB_E_IO, "cannot open: %s", strerror(errno));
+    } else {
+        len = fread(buf, 1, HUB_PKI_MAX_CRL_BYTES + 1, f);
+        if (ferror(f))
+            HUB_ERR(&err, HUB_E_IO, "cannot read");
+        else if (hub_pki_crl_load_mem(buf, len, &crl, &err) == 0)
+            hub_pki_crl_to_pem(crl, &pem, &err);
+    }
+    if (f != NULL)
+        fclose(f);
+    if (pem == NULL)
+        fprintf(stderr, "hubctl: %s: %s\n", path, err.msg[0] ? err.msg : hub_err_text(err.code));
+    X509_CRL_free(crl);
+    if (buf != NULL)
+        OPENSSL_cleanse(buf, len); /* it might have held a key */
+    free(buf);
+    return pem;
+}
+
+static int ca_crl(const struct hubctl_globals *g, int argc, char **argv)
+{
+    struct ca_args a;
+    struct hubctl_api api;
+    int ex = parse_args(argc, argv, 0, 2, &a);
+    if (ex >= 0)
+        return ex;
+    char *pem = load_crl_pem(a.pos[1]);
+    if (pem == NULL)
+        return HUBCTL_USAGE;
+    if ((ex = open_api(g, &a, &api)) >= 0)
+        goto free_pem;
+    struct hubctl_api_response res = {0};
+    if ((ex = ca_get(&api, a.pos[0], &res)) != 0)
+        goto free_res;
+    char etag[256], path[160];
+    etag_of(&res, etag, sizeof(etag));
+    hubctl_api_response_free(&res);
+    path_of(path, sizeof(path), a.pos[0], "/crl");
+    json_t *body = json_pack("{s:s}", "crl", pem);
+    struct hub_err err = {0};
+    int rc = body != NULL ? hubctl_api_call(&api, "PUT", path, etag, body, &res, &err)
+                          : HUB_ERR(&err, HUB_E_NOMEM, "out of memory");
+    json_decref(body);
+    if (rc < 0) {
+        ex = hubctl_api_fail(&res, &err);
+        goto free_res;
+    }
+    output(&api, res.json, ca_print);
+    ex = HUBCTL_OK;
+free_res:
+    hubctl_api_response_free(&res);
+free_pem:
+    free(pem);
+    return ex;
+}
+
 int hubctl_ca_main(const struct hubctl_globals *g, int argc, char **argv)
 {
     static const struct {
         const char *name;
         int (*run)(const struct hubctl_globals *, int, char **);
     } subs[] = {{"upload", ca_upload}, {"code", ca_code}, {"verify", ca_verify},
-                {"list", ca_list},     {"show", ca_show}, {"delete", ca_delete}};
+                {"list", ca_list},     {"show", ca_show}, {"delete", ca_delete},
+                {"crl", ca_crl}};
     if (argc < 2) {
         family_usage(stderr);
         return HUBCTL_USAGE;

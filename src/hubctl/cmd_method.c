@@ -24,9 +24,10 @@
 /* encodeURIComponent of a 128-character id triples at worst. */
 #define METHOD_ENC_ID_MAX (3 * HUB_AUTH_ID_MAX + 1)
 /* Azure's defaults (the Node SDK's): 30 s for the answer, 0 s to wait for a
- * device to connect; the API allows up to an hour (reference §4). */
+ * device to connect; hubd accepts 5..300 s and 0..300 s (docs/api.md). */
 #define METHOD_TIMEOUT_DEFAULT_S 30
-#define METHOD_TIMEOUT_MAX_S     3600
+#define METHOD_TIMEOUT_MIN_S     5
+#define METHOD_TIMEOUT_MAX_S     300
 /* Longest method name Azure accepts is not documented; the MQTT topic
  * $iothub/methods/POST/{name}/?$rid= must stay sane. */
 #define METHOD_NAME_MAX 128
@@ -98,8 +99,9 @@ static int parse_args(int argc, char **argv, struct invoke_args *a)
             a->json = 1;
             break;
         case OPT_TIMEOUT:
-            if ((a->timeout_s = parse_seconds(optarg, 1)) < 0) {
-                fprintf(stderr, "hubctl: --timeout must be 1..%d seconds\n", METHOD_TIMEOUT_MAX_S);
+            if ((a->timeout_s = parse_seconds(optarg, METHOD_TIMEOUT_MIN_S)) < 0) {
+                fprintf(stderr, "hubctl: --timeout must be %d..%d seconds\n", METHOD_TIMEOUT_MIN_S,
+                        METHOD_TIMEOUT_MAX_S);
                 return HUBCTL_USAGE;
             }
             break;

@@ -134,8 +134,9 @@ static const struct hub_config_option options[] = {
      .max = 1000000,
      AT(max_connections),
      .flags = HUB_CONFIG_F_RELOADABLE,
-     .help = "Open connections, all listeners and threads together. Validated but not "
-             "enforced yet: the connection caps arrive with the hostile-client work."},
+     .help = "Open connections, all listeners and threads together (TLS handshakes "
+             "included). A connection beyond it is reset at accept, before any TLS work, "
+             "counted in GET /metrics (reason CONN_CAP_GLOBAL) and logged."},
     {.key = "max_connections_per_ip",
      .type = HUB_CONFIG_INT,
      .arg = "N",
@@ -144,8 +145,31 @@ static const struct hub_config_option options[] = {
      .max = 1000000,
      AT(max_connections_per_ip),
      .flags = HUB_CONFIG_F_RELOADABLE,
-     .help = "Open connections from one IP address; at most max_connections. Devices behind "
-             "one NAT share an address: raise it for large sites. Not enforced yet."},
+     .help = "Open connections from one source address (IPv6: one /64); at most "
+             "max_connections. Devices behind one NAT share an address: raise it for large "
+             "sites. Beyond it a connection is reset at accept (reason CONN_CAP_PER_IP)."},
+    {.key = "connection_rate_per_ip",
+     .type = HUB_CONFIG_INT,
+     .arg = "N",
+     .def = 20,
+     .min = 0,
+     .max = 1000000,
+     AT(connection_rate_per_ip),
+     .flags = HUB_CONFIG_F_RELOADABLE,
+     .help = "New connections a source address (IPv6: one /64) may open per second, after "
+             "its burst of connection_burst_per_ip; more are reset at accept (reason "
+             "CONN_RATE_PER_IP). 0 turns the rate limit off. Loopback is not exempt."},
+    {.key = "connection_burst_per_ip",
+     .type = HUB_CONFIG_INT,
+     .arg = "N",
+     .def = 100,
+     .min = 1,
+     .max = 1000000,
+     AT(connection_burst_per_ip),
+     .flags = HUB_CONFIG_F_RELOADABLE,
+     .help = "New connections a source address may open at once before "
+             "connection_rate_per_ip applies (the token bucket's size): a site whose devices "
+             "all reconnect after a power cut needs this many."},
     {.key = "tls_handshake_timeout_ms",
      .type = HUB_CONFIG_INT,
      .arg = "MS",

@@ -48,6 +48,8 @@ struct hub_config {
     /* limits */
     size_t max_connections;        /* all listeners and threads together */
     size_t max_connections_per_ip; /* <= max_connections */
+    int connection_rate_per_ip;    /* new connections per second per address; 0 = no limit */
+    int connection_burst_per_ip;   /* token bucket size */
     int tls_handshake_timeout_ms;
     size_t max_header_bytes;       /* HTTP request line + headers */
     size_t max_request_body_bytes; /* HTTP body */

@@ -23,12 +23,14 @@
 
 #include "auth/auth.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "device/device.h"
 #include "http/http.h"
 #include "hubd/config.h"
 #include "hubd/identity.h"
 #include "hubd/policies_file.h"
 #include "msg/msg.h"
+#include "net/admission.h"
 #include "net/net.h"
 #include "registry/registry.h"
 #include "store/store.h"
@@ -49,6 +51,8 @@ struct daemon {
     struct hub_msg_c2d *c2d;
     SSL_CTX *ssl_ctx;      /* HTTPS: asks for (never requires) a device's chain */
     SSL_CTX *mqtt_ssl_ctx; /* MQTT: asks for (never requires) the device's chain */
+    /* Both listeners' connection limits (one admission: one global cap). */
+    struct hub_net_admission *admission;
     struct hub_net_pool pool;
     const char **hosts; /* accepted SAS hosts: localhost, loopbacks, --hostname */
     size_t host_count;
@@ -177,6 +181,19 @@ static int setup_store(struct daemon *d, struct hub_err *err)
     return hub_msg_c2d_new(d->store, &copts, &d->c2d, err);
 }
 
+/* One admission for both listeners: max_connections counts them together. */
+static int setup_admission(struct daemon *d, struct hub_err *err)
+{
+    struct hub_net_admission_opts opts = {
+        .max_connections = d->cfg.max_connections,
+        .max_per_ip = d->cfg.max_connections_per_ip,
+        .rate_per_ip = (uint32_t)d->cfg.connection_rate_per_ip,
+        .burst_per_ip = (uint32_t)d->cfg.connection_burst_per_ip,
+        .metrics = hub_metrics_default(),
+    };
+    return hub_net_admission_new(&opts, &d->admission, err);
+}
+
 static void on_c2d_enqueued(void *ctx, const char *device_id)
 {
     hub_device_c2d_notify(ctx, device_id);
@@ -203,6 +220,7 @@ static int setup_http(struct daemon *d, struct hub_err *err)
         .max_body_bytes = d->cfg.max_request_body_bytes,
         .max_header_bytes = d->cfg.max_header_bytes,
         .request_timeout_ms = d->cfg.http_request_timeout_ms,
+        .handshake_timeout_ms = d->cfg.tls_handshake_timeout_ms,
         .now = now_seconds,
         .telemetry = d->telemetry,
         .c2d = d->c2d,
@@ -214,6 +232,8 @@ static int setup_http(struct daemon *d, struct hub_err *err)
     struct hub_net_tls_opts tls = {
         .cert_chain_file = d->chain_file, .key_file = d->key_file, .request_client_cert = 1};
     int rc = hub_net_tls_server_ctx_new(&tls, &d->ssl_ctx, err);
+    if (rc == 0)
+        rc = hub_net_admission_ctx_set(d->ssl_ctx, d->admission, HUB_NET_TRANSPORT_HTTPS, err);
     if (rc == 0)
         rc = hub_net_pool_init(&d->pool, (size_t)d->cfg.threads, err);
     if (rc != 0)
@@ -240,6 +260,8 @@ static int setup_mqtt(struct daemon *d, struct hub_err *err)
     struct hub_net_tls_opts tls = {
         .cert_chain_file = d->chain_file, .key_file = d->key_file, .request_client_cert = 1};
     int rc = hub_net_tls_server_ctx_new(&tls, &d->mqtt_ssl_ctx, err);
+    if (rc == 0)
+        rc = hub_net_admission_ctx_set(d->mqtt_ssl_ctx, d->admission, HUB_NET_TRANSPORT_MQTT, err);
     if (rc != 0)
         return rc;
     d->device_env = (struct hub_device_env){
@@ -324,6 +346,8 @@ static void teardown(struct daemon *d)
     hub_msg_c2d_free(d->c2d);
     SSL_CTX_free(d->ssl_ctx);
     SSL_CTX_free(d->mqtt_ssl_ctx);
+    /* After the pool: the last SSL objects (and their tickets) went with it. */
+    hub_net_admission_free(d->admission);
     free(d->hosts);
     hub_registry_free(d->registry);
     hub_store_close(d->store);
@@ -394,6 +418,10 @@ int hub_daemon_main(int argc, char **argv)
     }
     if (setup_store(&d, &err) != 0) {
         status = fail("store", &err);
+        goto out;
+    }
+    if (setup_admission(&d, &err) != 0) {
+        status = fail("admission", &err);
         goto out;
     }
     if (setup_http(&d, &err) != 0) {

@@ -6,18 +6,8 @@
  * time zones). NUL is refused so decoded values are safe C strings, and the
  * result must be valid UTF-8 because it ends up in JSON and logs.
  */
+#include "common/util.h"
 #include "iothub/iothub_int.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int hub_iothub__unreserved(unsigned char c)
 {
@@ -32,8 +22,8 @@ int hub_iothub__pct_decode(const char *in, size_t len, char *out, size_t cap, si
     for (size_t i = 0; i < len; i++) {
         char c = in[i];
         if (c == '%') {
-            int hi = i + 1 < len ? hexval(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(in[i + 2]) : -1;
+            int hi = i + 1 < len ? hub_hex_digit_value(in[i + 1]) : -1;
+            int lo = i + 2 < len ? hub_hex_digit_value(in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return HUB_ERR(err, HUB_E_PARSE, "%s has a bad percent-escape at offset %zu", what,
                                i);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/metrics.h"
 #include "msg/msg_int.h"
 
 struct entry {
@@ -67,6 +68,9 @@ struct hub_msg_telemetry_log {
     struct entry **batch;
     const struct hub_telemetry_msg **batch_msgs;
     int64_t *batch_seqs;
+    /* hubd_telemetry_commit_seconds in the process registry (GET /metrics):
+     * how long each successful transaction took, fsync included. */
+    struct hub_metrics_histogram *commit_seconds;
 };
 
 static int64_t now_ms(const struct hub_msg_telemetry_log *log)
@@ -169,7 +173,14 @@ static size_t commit_batch(struct hub_msg_telemetry_log *log, size_t n)
     for (size_t i = 0; i < n; i++)
         log->batch_msgs[i] = &log->batch[i]->msg;
     struct hub_err err = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = hub_store_telemetry_append(log->store, log->batch_msgs, n, log->batch_seqs, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc == 0)
+        hub_metrics_histogram_observe(log->commit_seconds,
+                                      (double)(t1.tv_sec - t0.tv_sec) +
+                                          (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 
     pthread_mutex_lock(&log->mu);
     if (rc == 0) {
@@ -310,6 +321,10 @@ int hub_msg_telemetry_log_open(struct hub_store *store, const struct hub_msg_tel
         return rc;
     }
     log->next_prune = hub_msg__deadline(log->prune_interval_ms);
+    log->commit_seconds = hub_metrics_histogram_get0(
+        hub_metrics_default(), "hubd_telemetry_commit_seconds",
+        "Duration of one telemetry group commit (one transaction and its fsync).", NULL,
+        hub_metrics_latency_bounds, hub_metrics_latency_bound_count);
     int prc = pthread_create(&log->committer, NULL, committer_main, log);
     if (prc != 0) {
         log_free(log);

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 int hub_net_init(struct hub_err *err)
 {
@@ -39,6 +40,8 @@ int hub_net_tls_server_ctx_new(const struct hub_net_tls_opts *opts, SSL_CTX **ou
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
     /* IGNORE_UNEXPECTED_EOF: a device that drops TCP without close_notify
      * (power loss, kill -9) is a peer close, not a TLS error, in our logs. */
+    /* Idle connections hold no read/write buffers: most devices are idle. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL") != 1)
@@ -105,6 +108,9 @@ int hub_net_listen(const char *addr, int port, const char *port_option, int back
     }
     if (res->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    /* Accepted sockets inherit it (Linux): a lone small TLS record (a
+     * CONNACK, a PUBACK) must not wait ~40 ms for Nagle. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
         int e = errno;
         if (e == EACCES)

@@ -127,6 +127,46 @@ int hub_pki_key_write_file(EVP_PKEY *key, const char *path, struct hub_err *err)
 int hub_pki_certs_write_file(X509 *const *certs, size_t count, const char *path,
                              struct hub_err *err);
 
+/* ---- certificate revocation lists (docs/security.md, "Revocation") ------- */
+
+/* Largest CRL accepted (about 25,000 revoked serials). */
+#define HUB_PKI_MAX_CRL_BYTES (1024 * 1024)
+
+/*
+ * Parses exactly one CRL: one PEM "X509 CRL" block (text around it ignored)
+ * or one DER CRL. Refuses as hub_pki_certs_load_mem does, in the same order:
+ * len > HUB_PKI_MAX_CRL_BYTES [TOO_LARGE], empty [EMPTY], any private key
+ * [PRIVATE_KEY], PEM structure errors, another label or a CRL that does not
+ * parse [PARSE], more than one PEM block [INVALID_ARG]. Only the encoding is
+ * checked here; hub_pki_crl_issuer_check says whether it is usable.
+ */
+int hub_pki_crl_load_mem(const void *buf, size_t len, X509_CRL **out_new, struct hub_err *err);
+/* PEM text of crl, NUL-terminated, caller frees with free(). */
+int hub_pki_crl_to_pem(X509_CRL *crl, char **out_new, struct hub_err *err);
+
+struct hub_pki_crl_info {
+    int64_t this_update;  /* Unix seconds */
+    int64_t next_update;  /* Unix seconds; 0 when the CRL has none */
+    size_t revoked_count; /* entries in revokedCertificates */
+};
+/* thisUpdate / nextUpdate / entry count. HUB_E_PARSE for a malformed time. */
+int hub_pki_crl_info_get(X509_CRL *crl, struct hub_pki_crl_info *out, struct hub_err *err);
+
+/*
+ * Is `crl` a complete CRL issued by `ca`? Its issuer name equals the CA's
+ * subject and its authorityKeyIdentifier (if both have key ids) the CA's
+ * subjectKeyIdentifier [CHAIN_UNTRUSTED], its signature verifies with the
+ * CA's public key [CHAIN_SIGNATURE], and its scope is the whole CA: no
+ * issuingDistributionPoint (partitioned or indirect CRLs), no
+ * deltaCRLIndicator, no other critical extension, no entry extension
+ * naming another certificate issuer [INVALID_ARG]. Expiry (nextUpdate) is
+ * not judged here: see the policy in docs/security.md.
+ */
+int hub_pki_crl_issuer_check(X509 *ca, X509_CRL *crl, struct hub_err *err);
+
+/* 1 if `cert`'s serial number is listed in `crl` (any reason, holds too), else 0. */
+int hub_pki_crl_lists(X509_CRL *crl, X509 *cert);
+
 /* ---- chain validation policy (every device connection) ------------------ */
 
 enum hub_pki_eku {
@@ -144,6 +184,22 @@ int hub_pki_trust_new(STACK_OF(X509) * anchors, struct hub_pki_trust **out_new,
                       struct hub_err *err);
 void hub_pki_trust_free(struct hub_pki_trust *trust); /* NULL ok */
 
+/*
+ * The same, with revocation: crls[i] (0 <= i < crl_count; X509_CRL
+ * pointers, references taken) must each pass hub_pki_crl_issuer_check
+ * against some anchor, else the call fails with that check's code. A
+ * CRL is kept with its signer's public key, and every certificate on a
+ * candidate path whose issuer (same name, same key) signed a CRL listing
+ * its serial is refused with HUB_E_CHAIN_REVOKED, whichever path is tried:
+ * so an anchor's CRL revokes the intermediates and leaves it issued
+ * directly, and a CRL of an intermediate that is itself an anchor revokes
+ * what that intermediate issued, even when the device presents a path
+ * through another copy of the intermediate. A CRL past its nextUpdate is
+ * still used (fail-open for availability; docs/security.md, "Revocation").
+ */
+int hub_pki_trust_new_with_crls(STACK_OF(X509) * anchors, X509_CRL *const *crls, size_t crl_count,
+                                struct hub_pki_trust **out_new, struct hub_err *err);
+
 /* The most intermediates any path may hold, whatever max_depth asks for. */
 #define HUB_PKI_VERIFY_MAX_DEPTH 16
 
@@ -160,6 +216,8 @@ struct hub_pki_verify_opts {
  * anchor is valid; otherwise a HUB_E_CHAIN_* / CERT_* code and err->msg
  * naming the certificate at fault, e.g.
  * "certificate expired at 2026-01-01T00:00:00Z: CN=dev1".
+ * HUB_E_CHAIN_REVOKED when a certificate on the path is listed in a CRL of
+ * the trust (reported in preference to other failures of other paths).
  * Bounded time on hostile inputs. See docs/security.md for the policy.
  */
 int hub_pki_chain_verify(const struct hub_pki_trust *trust, X509 *leaf, STACK_OF(X509) * untrusted,

@@ -670,3 +670,98 @@ int hub_pki_cert_load_file(const char *path, X509 **out_new, struct hub_err *err
         return rc;
     return exactly_one(certs, out_new, path, err);
 }
+
+/* ---- certificate revocation lists ---------------------------------------- */
+
+static int label_is_crl(const char *label)
+{
+    return strcmp(label, "X509 CRL") == 0;
+}
+
+/* d2i of one CRL that must use every byte. */
+static int crl_from_der(const unsigned char *der, size_t len, X509_CRL **out_new, const char *where,
+                        struct hub_err *err)
+{
+    const unsigned char *p = der;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+    ERR_clear_error();
+    if (crl == NULL)
+        return HUB_ERR(err, HUB_E_PARSE, "%s does not parse as an X.509 CRL", where);
+    if ((size_t)(p - der) != len) {
+        X509_CRL_free(crl);
+        return HUB_ERR(err, HUB_E_PARSE, "%s has %zu bytes after the CRL", where,
+                       len - (size_t)(p - der));
+    }
+    *out_new = crl;
+    return 0;
+}
+
+/*
+ * The same input rules as certificates (refusal order included: size, key
+ * markers, PEM structure, key-shaped DER bodies), with HUB_PKI_MAX_CRL_BYTES
+ * as the size limit and exactly one "X509 CRL" block (or one DER CRL).
+ */
+int hub_pki_crl_load_mem(const void *buf, size_t len, X509_CRL **out_new, struct hub_err *err)
+{
+    if (out_new == NULL || (buf == NULL && len > 0))
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "hub_pki_crl_load_mem: NULL argument");
+    *out_new = NULL;
+    if (len == 0)
+        return HUB_ERR(err, HUB_E_EMPTY, "CRL data is empty");
+    if (len > HUB_PKI_MAX_CRL_BYTES)
+        return HUB_ERR(err, HUB_E_TOO_LARGE, "CRL data is %zu bytes, more than %d", len,
+                       HUB_PKI_MAX_CRL_BYTES);
+    const unsigned char *b = buf;
+    char label[PEM_MAX_LABEL + 1];
+    size_t off;
+    if (find_key_marker(b, len, label, &off))
+        return HUB_ERR(err, HUB_E_PRIVATE_KEY,
+                       "found a private key ('%s' at line %zu); a CRL file must never contain one",
+                       label, line_of(b, off));
+    struct der_cursor whole = {b, len}, content;
+    unsigned char tag = 0;
+    int one_der = der_next(&whole, &tag, &content) == 0 && tag == TAG_SEQUENCE && whole.len == 0;
+    if (one_der || (b[0] == TAG_SEQUENCE && !has_pem_begin(b, len))) {
+        if (hub_pki__der_is_private_key(b, len))
+            return HUB_ERR(err, HUB_E_PRIVATE_KEY,
+                           "DER data is a private key; a CRL file must never contain one");
+        return crl_from_der(b, len, out_new, "DER data", err);
+    }
+    if (!has_pem_begin(b, len)) {
+        if (is_text(b, len))
+            return HUB_ERR(err, HUB_E_EMPTY, "no PEM CRL block found");
+        return HUB_ERR(err, HUB_E_PARSE, "data is neither PEM nor a DER CRL");
+    }
+    struct pem_blocks blocks = {0};
+    int rc = pem_blocks_parse(b, len, &blocks, err);
+    if (rc != 0)
+        goto out_blocks;
+    for (size_t i = 0; i < blocks.n; i++) {
+        if (hub_pki__der_is_private_key(blocks.v[i].der, blocks.v[i].der_len)) {
+            rc = HUB_ERR(err, HUB_E_PRIVATE_KEY,
+                         "PEM block '%s' at line %zu holds a private key; a CRL file must never "
+                         "contain one",
+                         blocks.v[i].label, blocks.v[i].line);
+            goto out_blocks;
+        }
+    }
+    if (blocks.n != 1) {
+        rc = blocks.n == 0
+                 ? HUB_ERR(err, HUB_E_EMPTY, "no PEM block found")
+                 : HUB_ERR(err, HUB_E_INVALID_ARG,
+                           "CRL data holds %zu PEM blocks, expected exactly one", blocks.n);
+        goto out_blocks;
+    }
+    const struct pem_block *blk = &blocks.v[0];
+    if (!label_is_crl(blk->label) || blk->has_headers) {
+        rc = HUB_ERR(err, HUB_E_PARSE, "PEM block '%s' at line %zu is not an X509 CRL", blk->label,
+                     blk->line);
+        goto out_blocks;
+    }
+    char where[64];
+    snprintf(where, sizeof(where), "PEM CRL at line %zu", blk->line);
+    rc = crl_from_der(blk->der, blk->der_len, out_new, where, err);
+out_blocks:
+    pem_blocks_free(&blocks);
+    return rc;
+}

@@ -41,6 +41,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
@@ -64,9 +65,19 @@
 
 #define SUBJ_MAX 160
 
+/* A CRL and the key that signed it (the anchor's, checked when the trust
+ * was built). */
+struct trust_crl {
+    X509_CRL *crl;   /* one reference */
+    EVP_PKEY *key;   /* one reference */
+    X509_NAME *name; /* the issuer name, borrowed from crl */
+};
+
 struct hub_pki_trust {
     X509 **anchors; /* sorted by subject (X509_NAME_cmp); one reference each */
     size_t count;
+    struct trust_crl *crls; /* sorted by issuer name */
+    size_t crl_count;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -610,7 +621,71 @@ static int cmp_subject(const void *a, const void *b)
     return X509_NAME_cmp(X509_get_subject_name(*x), X509_get_subject_name(*y));
 }
 
+static int cmp_crl_issuer(const void *a, const void *b)
+{
+    const struct trust_crl *x = a, *y = b;
+    return X509_NAME_cmp(x->name, y->name);
+}
+
+/* Pairs each CRL with the anchor whose key signed it. */
+static int trust_add_crls(struct hub_pki_trust *t, X509_CRL *const *crls, size_t n,
+                          struct hub_err *err)
+{
+    if (n == 0)
+        return 0;
+    t->crls = calloc(n, sizeof(*t->crls));
+    if (t->crls == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "trust store of %zu CRLs", n);
+    for (size_t i = 0; i < n; i++) {
+        X509_CRL *crl = crls[i];
+        if (crl == NULL)
+            return HUB_ERR(err, HUB_E_INVALID_ARG, "CRL %zu is NULL", i);
+        X509 *signer = NULL;
+        struct hub_err first = {0};
+        for (size_t a = 0; a < t->count && signer == NULL; a++) {
+            struct hub_err e = {0};
+            if (hub_pki_crl_issuer_check(t->anchors[a], crl, &e) == 0)
+                signer = t->anchors[a];
+            else if (first.code == 0 ||
+                     (first.code == HUB_E_CHAIN_UNTRUSTED && e.code != HUB_E_CHAIN_UNTRUSTED))
+                first = e; /* the most telling reason: one that got past the name */
+        }
+        if (signer == NULL) {
+            if (first.code == 0)
+                HUB_ERR(&first, HUB_E_CHAIN_UNTRUSTED, "CRL %zu: no trust anchor", i);
+            if (err != NULL)
+                *err = first;
+            return first.code;
+        }
+        EVP_PKEY *key = X509_get0_pubkey(signer); /* non-NULL: the CRL verified with it */
+        if (key == NULL || !EVP_PKEY_up_ref(key))
+            return HUB_ERR(err, HUB_E_INTERNAL, "CRL %zu: signer key unavailable", i);
+        if (!X509_CRL_up_ref(crl)) {
+            EVP_PKEY_free(key);
+            return HUB_ERR(err, HUB_E_INTERNAL, "CRL %zu: reference", i);
+        }
+        struct trust_crl *c = &t->crls[t->crl_count++];
+        c->crl = crl;
+        c->key = key;
+        c->name = X509_CRL_get_issuer(crl);
+        /* OpenSSL sorts the revoked entries on the first lookup; do it now,
+         * while the object is private, so shared lookups only read. */
+        X509_REVOKED *unused = NULL;
+        (void)X509_CRL_get0_by_serial(crl, &unused, X509_get0_serialNumber(signer));
+        ERR_clear_error();
+    }
+    if (t->crl_count > 1)
+        qsort(t->crls, t->crl_count, sizeof(*t->crls), cmp_crl_issuer);
+    return 0;
+}
+
 int hub_pki_trust_new(STACK_OF(X509) * anchors, struct hub_pki_trust **out_new, struct hub_err *err)
+{
+    return hub_pki_trust_new_with_crls(anchors, NULL, 0, out_new, err);
+}
+
+int hub_pki_trust_new_with_crls(STACK_OF(X509) * anchors, X509_CRL *const *crls, size_t crl_count,
+                                struct hub_pki_trust **out_new, struct hub_err *err)
 {
     if (out_new == NULL)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "no output pointer");
@@ -636,6 +711,11 @@ int hub_pki_trust_new(STACK_OF(X509) * anchors, struct hub_pki_trust **out_new, 
     }
     if (t->count > 1)
         qsort(t->anchors, t->count, sizeof(X509 *), cmp_subject);
+    int rc = trust_add_crls(t, crls, crl_count, err);
+    if (rc != 0) {
+        hub_pki_trust_free(t);
+        return rc;
+    }
     *out_new = t;
     return 0;
 }
@@ -647,6 +727,11 @@ void hub_pki_trust_free(struct hub_pki_trust *trust)
     for (size_t i = 0; i < trust->count; i++)
         X509_free(trust->anchors[i]);
     free(trust->anchors);
+    for (size_t i = 0; i < trust->crl_count; i++) {
+        X509_CRL_free(trust->crls[i].crl);
+        EVP_PKEY_free(trust->crls[i].key);
+    }
+    free(trust->crls);
     free(trust);
 }
 
@@ -675,6 +760,42 @@ static int is_anchor(const struct hub_pki_trust *t, X509 *x)
     return 0;
 }
 
+/* Is `child` (whose signature `issuer` verified) listed in a CRL signed by
+ * `issuer`'s name and key? Fills *err naming the certificate when it is. */
+static int revoked_by(const struct hub_pki_trust *t, X509 *child, X509 *issuer, struct hub_err *err)
+{
+    if (t->crl_count == 0)
+        return 0;
+    const X509_NAME *name = X509_get_issuer_name(child);
+    size_t lo = 0, hi = t->crl_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (X509_NAME_cmp(t->crls[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    EVP_PKEY *key = X509_get0_pubkey(issuer);
+    for (size_t i = lo; i < t->crl_count && X509_NAME_cmp(t->crls[i].name, name) == 0; i++) {
+        if (key == NULL || EVP_PKEY_eq(t->crls[i].key, key) != 1 ||
+            !hub_pki_crl_lists(t->crls[i].crl, child))
+            continue;
+        char subj[SUBJ_MAX], isubj[SUBJ_MAX], serial[80] = "?";
+        subject_text(child, subj, sizeof(subj));
+        subject_text(issuer, isubj, sizeof(isubj));
+        BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(child), NULL);
+        char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+        if (hex != NULL)
+            snprintf(serial, sizeof(serial), "%.64s", hex);
+        OPENSSL_free(hex);
+        BN_free(bn);
+        HUB_ERR(err, HUB_E_CHAIN_REVOKED, "certificate serial %s revoked by the CRL of %s: %s",
+                serial, isubj, subj);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- path search -------------------------------------------------------- */
 
 struct search {
@@ -693,7 +814,11 @@ struct search {
 
 static void remember(struct search *s, int depth, const struct hub_err *e)
 {
-    if (depth > s->best_depth) {
+    /* A revocation is the answer whatever else failed on other paths: the
+     * operator revoked that certificate, and must read that. */
+    if (s->best_depth >= 0 && s->best.code == HUB_E_CHAIN_REVOKED)
+        return;
+    if (depth > s->best_depth || e->code == HUB_E_CHAIN_REVOKED) {
         s->best = *e;
         s->best_depth = depth;
     }
@@ -810,6 +935,10 @@ static int try_issuer(struct search *s, X509 *cand, int anchor)
         subject_text(cand, isubj, sizeof(isubj));
         HUB_ERR(&e, HUB_E_CHAIN_SIGNATURE, "signature does not verify with the key of %s: %s",
                 isubj, subj);
+        remember(s, s->len, &e);
+        return 0;
+    }
+    if (revoked_by(s->trust, child, cand, &e)) {
         remember(s, s->len, &e);
         return 0;
     }

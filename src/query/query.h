@@ -15,7 +15,8 @@
  *   {"deviceId", "etag", "status", "statusReason", "connectionState",
  *    "lastActivityTime", "cloudToDeviceMessageCount", "authenticationType",
  *    "version", "tags": {...}, "properties": {"desired": {...},
- *    "reported": {...}}, "capabilities": {"iotEdge": bool}}
+ *    "reported": {...}}, "capabilities": {"iotEdge": bool},
+ *    "x509CertificateExpiry": "ISO-8601 UTC" or null}
  *
  * Grammar (keywords and function names case-insensitive; field names
  * case-sensitive):

@@ -125,6 +125,13 @@ int hub_registry_device_list1(struct hub_registry *reg, const struct hub_device_
  * change the etag. Codes: NOT_FOUND, store errors. */
 int hub_registry_device_conn_state_set(struct hub_registry *reg, const char *id,
                                        enum hub_conn_state state, struct hub_err *err);
+/* The notAfter of the certificate device `id` just authenticated with
+ * (X.509 CA or selfSigned), for expiry queries (x509CertificateExpiry).
+ * Writes only when it differs from `known` (the value the caller read with
+ * the device record), so a reconnect with the same certificate costs no
+ * write. No etag change. Codes: NOT_FOUND, store errors. */
+int hub_registry_device_cert_expiry_set(struct hub_registry *reg, const char *id, int64_t not_after,
+                                        int64_t known, struct hub_err *err);
 /* lastActivityTime = now (never moves back). One durable write per call: the
  * caller on a hot path should call it at most every few seconds per device. */
 int hub_registry_device_activity_touch(struct hub_registry *reg, const char *id,
@@ -192,6 +199,30 @@ int hub_registry_ca_verify(struct hub_registry *reg, const char *name, const cha
                            const void *cert, size_t len, struct hub_ca_cert **out_new,
                            struct hub_err *err);
 
+/*
+ * Sets the certificate revocation list of CA `name` from `crl`/`len` (PEM
+ * or DER, one CRL; borrowed), replacing any previous one. The CRL must be
+ * issued by that CA (hub_pki_crl_issuer_check: issuer name, key id,
+ * signature, complete scope) and must not be older (thisUpdate) than the
+ * one it replaces, so a captured old CRL cannot be replayed to un-revoke a
+ * certificate. An expired CRL (nextUpdate passed) is accepted: it is still
+ * the newest word of the CA (docs/security.md, "Revocation"). New etag;
+ * the trust snapshot changes and the observer gets CA_CHANGED, so live
+ * connections are re-validated against it.
+ * Codes: INVALID_ARG (name syntax, unsupported CRL scope, older CRL),
+ * NOT_FOUND, ETAG_MISMATCH, the loading codes of hub_pki_crl_load_mem
+ * (PRIVATE_KEY, PARSE, EMPTY, TOO_LARGE), CHAIN_UNTRUSTED (issued by
+ * another CA), CHAIN_SIGNATURE. *out_new (may be NULL) gets the record.
+ *
+ * CRLs and the rest of the CA lifecycle: deleting a CA deletes its CRL; a
+ * re-upload (hub_registry_ca_upload replacing the certificate) keeps the
+ * CRL only if the new certificate still verifies it (same name and key,
+ * e.g. a renewed CA), else drops it.
+ */
+int hub_registry_ca_crl_set(struct hub_registry *reg, const char *name, const void *crl, size_t len,
+                            const char *if_match, struct hub_ca_cert **out_new,
+                            struct hub_err *err);
+
 /* ---- trust snapshot for the device endpoint ------------------------------ */
 
 /*
@@ -217,6 +248,15 @@ size_t hub_registry_trust_anchor_count(const struct hub_registry_trust *snap);
 /* Verified CAs left out because their stored PEM no longer parses (a damaged
  * row); the caller should log it. */
 size_t hub_registry_trust_skipped_count(const struct hub_registry_trust *snap);
+/* Verified CAs whose CRL is in it. A verified CA whose stored CRL no longer
+ * loads or verifies is left out entirely (counted as skipped): failing
+ * closed for that CA's devices beats silently forgetting revocations. */
+size_t hub_registry_trust_crl_count(const struct hub_registry_trust *snap);
+/* CRLs in it whose nextUpdate is at or before `now` (still applied). Writes
+ * the names of those CAs, comma-separated and truncated to cap, to `names`
+ * (may be NULL when cap is 0), for the caller's log line. */
+size_t hub_registry_trust_crl_expired(const struct hub_registry_trust *snap, int64_t now,
+                                      char *names, size_t cap);
 
 /* ---- device twins (twin/twin.h has the document rules) ---------------- */
 
@@ -316,8 +356,8 @@ typedef void (*hub_registry_change_fn)(void *ctx, enum hub_registry_change what,
  * Registers the one observer (NULL fn removes it). It is called on the thread
  * that made the change, after the change committed and before the API call
  * returns: after a device update (DISABLED when the stored status is
- * disabled, else UPDATED) or delete, after every CA upload, verify or
- * delete (CA_CHANGED), and after every twin change that touched desired
+ * disabled, else UPDATED) or delete, after every CA upload, verify,
+ * delete or CRL upload (CA_CHANGED), and after every twin change that touched desired
  * properties (TWIN_DESIRED_CHANGED). `id` is borrowed for the call. The callback runs under
  * the registry's observer lock, so it must be quick and must not call
  * hub_registry_observer_set (other registry calls are fine). Setting it

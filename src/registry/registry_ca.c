@@ -66,6 +66,71 @@ free_cert:
     return rc;
 }
 
+/* Loads the CRL text `pem` and checks that the CA certificate in `ca_pem`
+ * issued it. On success *crl_new is the caller's (X509_CRL_free). */
+static int crl_load_checked(const char *ca_pem, const void *crl, size_t len, X509_CRL **crl_new,
+                            struct hub_err *err)
+{
+    X509 *ca = NULL;
+    int rc = hub_pki_cert_load_mem(ca_pem, strlen(ca_pem), &ca, err);
+    if (rc != 0)
+        return rc;
+    X509_CRL *c = NULL;
+    if ((rc = hub_pki_crl_load_mem(crl, len, &c, err)) == 0 &&
+        (rc = hub_pki_crl_issuer_check(ca, c, err)) == 0) {
+        *crl_new = c;
+        c = NULL;
+    }
+    X509_CRL_free(c);
+    X509_free(ca);
+    return rc;
+}
+
+/* Fills the CRL columns of *rec from crl (rec->crl_pem is allocated; a
+ * previous one is freed). */
+static int crl_fill(struct hub_ca_cert *rec, X509_CRL *crl, int64_t updated, struct hub_err *err)
+{
+    struct hub_pki_crl_info info;
+    char *pem = NULL;
+    int rc = hub_pki_crl_info_get(crl, &info, err);
+    if (rc != 0 || (rc = hub_pki_crl_to_pem(crl, &pem, err)) != 0)
+        return rc;
+    free(rec->crl_pem);
+    rec->crl_pem = pem;
+    rec->crl_this_update = info.this_update;
+    rec->crl_next_update = info.next_update;
+    rec->crl_revoked_count = (int64_t)info.revoked_count;
+    rec->crl_updated = updated;
+    return 0;
+}
+
+static void crl_clear(struct hub_ca_cert *rec)
+{
+    free(rec->crl_pem);
+    rec->crl_pem = NULL;
+    rec->crl_this_update = rec->crl_next_update = rec->crl_revoked_count = rec->crl_updated = 0;
+}
+
+/* A replaced CA keeps its CRL only if the new certificate verifies it. */
+static void crl_carry_over(struct hub_ca_cert *rec, const struct hub_ca_cert *prev)
+{
+    crl_clear(rec);
+    if (prev->crl_pem == NULL || prev->crl_pem[0] == '\0')
+        return;
+    X509_CRL *crl = NULL;
+    if (crl_load_checked(rec->pem, prev->crl_pem, strlen(prev->crl_pem), &crl, NULL) != 0)
+        return;
+    char *pem = strdup(prev->crl_pem);
+    if (pem != NULL) {
+        rec->crl_pem = pem;
+        rec->crl_this_update = prev->crl_this_update;
+        rec->crl_next_update = prev->crl_next_update;
+        rec->crl_revoked_count = prev->crl_revoked_count;
+        rec->crl_updated = prev->crl_updated;
+    }
+    X509_CRL_free(crl);
+}
+
 static int copy_out(const struct hub_ca_cert *rec, struct hub_ca_cert **out_new,
                     struct hub_err *err)
 {
@@ -122,6 +187,7 @@ int hub_registry_ca_upload(struct hub_registry *reg, const char *name, const voi
             created = rc == 0;
         } else {
             rec.created = prev->created;
+            crl_carry_over(&rec, prev);
             rc = hub_registry__etag_new(prev->etag, rec.etag, err);
             if (rc == 0)
                 rc = hub_store_ca_update(reg->store, &rec, cond ? cond : prev->etag, err);
@@ -271,6 +337,53 @@ int hub_registry_ca_verify(struct hub_registry *reg, const char *name, const cha
 free_x509:
     X509_free(proof);
     X509_free(ca_x);
+free_ca:
+    hub_ca_cert_free(ca);
+    return rc;
+}
+
+int hub_registry_ca_crl_set(struct hub_registry *reg, const char *name, const void *crl, size_t len,
+                            const char *if_match, struct hub_ca_cert **out_new, struct hub_err *err)
+{
+    struct hub_ca_cert *ca = NULL;
+    int rc = ca_read_checked(reg, name, if_match, &ca, err);
+    if (rc != 0)
+        return rc;
+    X509_CRL *x = NULL;
+    if ((rc = crl_load_checked(ca->pem, crl, len, &x, err)) != 0)
+        goto free_ca;
+    int64_t now = hub_registry__now(reg);
+    struct hub_pki_crl_info info;
+    if ((rc = hub_pki_crl_info_get(x, &info, err)) != 0)
+        goto free_crl;
+    /* A replayed older CRL would un-revoke what the newer one lists. */
+    if (ca->crl_pem != NULL && ca->crl_pem[0] != '\0' && info.this_update < ca->crl_this_update) {
+        char when[HUB_TIME_ISO_LEN], stored[HUB_TIME_ISO_LEN];
+        hub_time_iso8601((time_t)info.this_update, when);
+        hub_time_iso8601((time_t)ca->crl_this_update, stored);
+        rc = HUB_ERR(err, HUB_E_INVALID_ARG,
+                     "the CRL of '%s' was issued at %s, before the stored one (%s); upload a "
+                     "newer CRL",
+                     name, when, stored);
+        goto free_crl;
+    }
+    char old_etag[HUB_ETAG_SIZE];
+    memcpy(old_etag, ca->etag, sizeof(old_etag));
+    if ((rc = crl_fill(ca, x, now, err)) != 0 ||
+        (rc = hub_registry__etag_new(old_etag, ca->etag, err)) != 0)
+        goto free_crl;
+    ca->updated = now;
+    /* Conditional on the etag read above: the CRL was checked against the
+     * certificate of that state; a re-upload meanwhile may have replaced it. */
+    if ((rc = hub_store_ca_update(reg->store, ca, old_etag, err)) != 0)
+        goto free_crl;
+    hub_registry__ca_changed(reg);
+    if (out_new != NULL) {
+        *out_new = ca;
+        ca = NULL;
+    }
+free_crl:
+    X509_CRL_free(x);
 free_ca:
     hub_ca_cert_free(ca);
     return rc;

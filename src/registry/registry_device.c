@@ -271,6 +271,14 @@ int hub_registry_device_activity_touch(struct hub_registry *reg, const char *id,
     return hub_store_device_activity_touch(reg->store, id, hub_registry__now(reg), err);
 }
 
+int hub_registry_device_cert_expiry_set(struct hub_registry *reg, const char *id, int64_t not_after,
+                                        int64_t known, struct hub_err *err)
+{
+    if (not_after == known)
+        return 0;
+    return hub_store_device_cert_expiry_set(reg->store, id, not_after, err);
+}
+
 int hub_registry_device_auth_lookup(struct hub_registry *reg, const char *id,
                                     struct hub_device *out, struct hub_err *err)
 {

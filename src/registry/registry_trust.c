@@ -10,10 +10,17 @@
  */
 #include "registry/registry_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/x509.h>
+
+/* A CA's CRL validity, for hub_registry_trust_crl_expired. */
+struct snap_crl {
+    char name[HUB_CA_NAME_SIZE];
+    int64_t next_update; /* 0: none */
+};
 
 struct hub_registry_trust {
     _Atomic size_t refs;
@@ -21,6 +28,8 @@ struct hub_registry_trust {
     uint64_t generation;
     size_t anchors;
     size_t skipped;
+    struct snap_crl *crls;
+    size_t crl_count;
 };
 
 static struct hub_registry_trust *snap_ref(struct hub_registry_trust *s)
@@ -35,6 +44,7 @@ void hub_registry_trust_release(struct hub_registry_trust *snap)
         return;
     if (atomic_fetch_sub(&snap->refs, 1) == 1) {
         hub_pki_trust_free(snap->trust);
+        free(snap->crls);
         free(snap);
     }
 }
@@ -59,6 +69,51 @@ size_t hub_registry_trust_skipped_count(const struct hub_registry_trust *snap)
     return snap->skipped;
 }
 
+size_t hub_registry_trust_crl_count(const struct hub_registry_trust *snap)
+{
+    return snap->crl_count;
+}
+
+size_t hub_registry_trust_crl_expired(const struct hub_registry_trust *snap, int64_t now,
+                                      char *names, size_t cap)
+{
+    size_t n = 0, used = 0;
+    if (cap > 0)
+        names[0] = '\0';
+    for (size_t i = 0; i < snap->crl_count; i++) {
+        if (snap->crls[i].next_update == 0 || snap->crls[i].next_update > now)
+            continue;
+        if (cap > used + 1) {
+            int w =
+                snprintf(names + used, cap - used, "%s%s", n > 0 ? "," : "", snap->crls[i].name);
+            used = w > 0 && (size_t)w < cap - used ? used + (size_t)w : cap - 1;
+        }
+        n++;
+    }
+    return n;
+}
+
+/* The CA's certificate and, if it has one, its CRL checked against it.
+ * -1 when the row no longer loads (the caller skips the CA). */
+static int load_ca(const struct hub_ca_cert *ca, X509 **x_new, X509_CRL **crl_new)
+{
+    *x_new = NULL;
+    *crl_new = NULL;
+    if (hub_pki_cert_load_mem(ca->pem, strlen(ca->pem), x_new, NULL) != 0)
+        return -1;
+    if (ca->crl_pem == NULL || ca->crl_pem[0] == '\0')
+        return 0;
+    if (hub_pki_crl_load_mem(ca->crl_pem, strlen(ca->crl_pem), crl_new, NULL) != 0 ||
+        hub_pki_crl_issuer_check(*x_new, *crl_new, NULL) != 0) {
+        X509_CRL_free(*crl_new);
+        X509_free(*x_new);
+        *crl_new = NULL;
+        *x_new = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int snap_build(struct hub_registry *reg, uint64_t generation,
                       struct hub_registry_trust **out, struct hub_err *err)
 {
@@ -68,25 +123,36 @@ static int snap_build(struct hub_registry *reg, uint64_t generation,
         return rc;
     struct hub_registry_trust *s = calloc(1, sizeof(*s));
     STACK_OF(X509) *anchors = sk_X509_new_null();
-    if (s == NULL || anchors == NULL) {
+    X509_CRL **crls = calloc(list->count + 1, sizeof(*crls));
+    size_t n_crls = 0; /* our references in crls (the trust takes its own) */
+    if (s == NULL || anchors == NULL || crls == NULL ||
+        (s->crls = calloc(list->count + 1, sizeof(*s->crls))) == NULL) {
         rc = HUB_ERR(err, HUB_E_NOMEM, "out of memory building the trust snapshot");
         goto free_all;
     }
     for (size_t i = 0; i < list->count; i++) {
         X509 *x = NULL;
-        const char *pem = list->items[i].pem;
+        X509_CRL *crl = NULL;
         /* A row that no longer parses costs that CA its devices, not everyone's. */
-        if (hub_pki_cert_load_mem(pem, strlen(pem), &x, NULL) != 0) {
+        if (load_ca(&list->items[i], &x, &crl) != 0) {
             s->skipped++;
             continue;
         }
         if (!sk_X509_push(anchors, x)) {
             X509_free(x);
+            X509_CRL_free(crl);
             rc = HUB_ERR(err, HUB_E_NOMEM, "out of memory building the trust snapshot");
             goto free_all;
         }
+        if (crl != NULL) {
+            struct snap_crl *c = &s->crls[s->crl_count];
+            snprintf(c->name, sizeof(c->name), "%s", list->items[i].name);
+            c->next_update = list->items[i].crl_next_update;
+            crls[n_crls++] = crl;
+            s->crl_count = n_crls;
+        }
     }
-    if ((rc = hub_pki_trust_new(anchors, &s->trust, err)) != 0)
+    if ((rc = hub_pki_trust_new_with_crls(anchors, crls, n_crls, &s->trust, err)) != 0)
         goto free_all;
     s->anchors = (size_t)sk_X509_num(anchors);
     s->generation = generation;
@@ -94,7 +160,12 @@ static int snap_build(struct hub_registry *reg, uint64_t generation,
     *out = s;
     s = NULL;
 free_all:
+    for (size_t i = 0; i < n_crls; i++)
+        X509_CRL_free(crls[i]);
+    free(crls);
     sk_X509_pop_free(anchors, X509_free);
+    if (s != NULL)
+        free(s->crls);
     free(s);
     hub_ca_cert_list_free(list);
     return rc;

@@ -103,6 +103,14 @@ static int twin_load(struct hub_registry *reg, const char *id, struct hub_twin *
             return rc;
         if ((rc = hub_registry__etag_new(NULL, t->etag, err)) != 0 ||
             (rc = twin_store(reg, id, t, NULL, NULL, err)) != 0) {
+            if (rc == HUB_E_IO) {
+                /* The disk cannot take the new row (full, read-only): a read
+                 * still answers, with the empty twin it would have stored; a
+                 * write fails at its own store call. */
+                hub_err_clear(err);
+                *twin_new = t;
+                return 0;
+            }
             hub_twin_free(t);
             if (rc == HUB_E_EXISTS)
                 continue;

@@ -14,6 +14,7 @@ void hub_ca_cert_clear(struct hub_ca_cert *ca)
     if (ca == NULL)
         return;
     free(ca->pem);
+    free(ca->crl_pem);
     memset(ca, 0, sizeof(*ca));
 }
 
@@ -33,8 +34,14 @@ int hub_ca_cert_copy(struct hub_ca_cert *dst, const struct hub_ca_cert *src, str
         if (pem == NULL)
             return HUB_ERR(err, HUB_E_NOMEM, "out of memory copying a CA certificate");
     }
+    char *crl = NULL;
+    if (src->crl_pem != NULL && (crl = strdup(src->crl_pem)) == NULL) {
+        free(pem);
+        return HUB_ERR(err, HUB_E_NOMEM, "out of memory copying a CA certificate");
+    }
     *dst = *src;
     dst->pem = pem;
+    dst->crl_pem = crl;
     return 0;
 }
 
@@ -221,6 +228,12 @@ int hub_store_device_activity_touch(struct hub_store *store, const char *id, int
                                     struct hub_err *err)
 {
     return store->ops->device_activity_touch(store, id, at, err);
+}
+
+int hub_store_device_cert_expiry_set(struct hub_store *store, const char *id, int64_t not_after,
+                                     struct hub_err *err)
+{
+    return store->ops->device_cert_expiry_set(store, id, not_after, err);
 }
 
 /* ---- messaging records ---------------------------------------------------- */

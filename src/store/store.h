@@ -97,9 +97,14 @@ struct hub_device {
     bool iot_edge;     /* capabilities.iotEdge */
     int64_t created;
     int64_t updated;
+    /* notAfter of the certificate the device last connected with (X.509 CA
+     * or selfSigned, either transport); 0 = never connected with one. A
+     * runtime column like the connection state: written only by
+     * hub_store_device_cert_expiry_set, never by insert/update. */
+    int64_t x509_not_after;
 };
 
-/* One uploaded CA certificate. `pem` is heap-owned by the record. */
+/* One uploaded CA certificate. `pem` and `crl_pem` are heap-owned by the record. */
 struct hub_ca_cert {
     char name[HUB_CA_NAME_SIZE];
     char *pem; /* owned; NUL-terminated PEM of the certificate */
@@ -114,6 +119,15 @@ struct hub_ca_cert {
     char etag[HUB_ETAG_SIZE];
     int64_t created;
     int64_t updated;
+    /* The CA's certificate revocation list (issue 6). crl_pem NULL (or "")
+     * when none was uploaded; the other fields are then 0. Part of the CA
+     * record: written by insert/update like every other column, so a CRL
+     * change is a compare-and-swap on the CA's etag. */
+    char *crl_pem;           /* owned; NUL-terminated PEM of the CRL */
+    int64_t crl_this_update; /* Unix seconds */
+    int64_t crl_next_update; /* Unix seconds; 0 when the CRL has none */
+    int64_t crl_revoked_count;
+    int64_t crl_updated; /* when it was uploaded */
 };
 
 struct hub_ca_cert_list {
@@ -379,6 +393,8 @@ struct hub_store_ops {
                                  int64_t at, struct hub_err *err);
     int (*device_activity_touch)(struct hub_store *store, const char *id, int64_t at,
                                  struct hub_err *err);
+    int (*device_cert_expiry_set)(struct hub_store *store, const char *id, int64_t not_after,
+                                  struct hub_err *err);
 
     int (*telemetry_append)(struct hub_store *store, const struct hub_telemetry_msg *const *msgs,
                             size_t count, int64_t *seqs_out, struct hub_err *err);
@@ -505,6 +521,9 @@ int hub_store_device_conn_state_set(struct hub_store *store, const char *id,
 /* Sets last_activity = max(last_activity, at). HUB_E_NOT_FOUND. */
 int hub_store_device_activity_touch(struct hub_store *store, const char *id, int64_t at,
                                     struct hub_err *err);
+/* Sets x509_not_after (runtime column: no etag change). HUB_E_NOT_FOUND. */
+int hub_store_device_cert_expiry_set(struct hub_store *store, const char *id, int64_t not_after,
+                                     struct hub_err *err);
 
 /*
  * ---- telemetry log ----

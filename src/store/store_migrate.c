@@ -159,6 +159,37 @@ static const char *const migrations[] = {
     " at INTEGER NOT NULL,"
     " PRIMARY KEY (device_id, desired_version)"
     ") STRICT, WITHOUT ROWID;",
+
+    /*
+     * 3 -> 4: revocation and certificate expiry (issue 6).
+     *
+     * A CA's CRL lives in its row: it is part of the CA resource (its etag
+     * changes with it, deleting the CA deletes it, a re-upload keeps it only
+     * if the new certificate still verifies it: registry_ca.c). '' = none.
+     * devices.x509_not_after is the notAfter of the certificate the device
+     * last connected with (0 = never), a runtime column like conn_state.
+     */
+    "SELECT 1;" /* the columns: added_columns below (ALTER has no IF NOT EXISTS) */,
+};
+
+/*
+ * Columns a step adds, applied before the step's SQL and only when the
+ * table lacks them: SQLite's ALTER TABLE ADD COLUMN has no IF NOT EXISTS,
+ * and a step must stay harmless when an operator rewinds user_version.
+ * Append-only, like migrations[].
+ */
+static const struct {
+    int step; /* index in migrations[]: applied when going from `step` to step+1 */
+    const char *table;
+    const char *column;
+    const char *decl;
+} added_columns[] = {
+    {3, "ca_certs", "crl_pem", "TEXT NOT NULL DEFAULT ''"},
+    {3, "ca_certs", "crl_this_update", "INTEGER NOT NULL DEFAULT 0"},
+    {3, "ca_certs", "crl_next_update", "INTEGER NOT NULL DEFAULT 0"},
+    {3, "ca_certs", "crl_revoked_count", "INTEGER NOT NULL DEFAULT 0"},
+    {3, "ca_certs", "crl_updated", "INTEGER NOT NULL DEFAULT 0"},
+    {3, "devices", "x509_not_after", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 #define MIGRATIONS_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -193,6 +224,42 @@ static int exec(sqlite3 *db, const char *sql, const char *what, struct hub_err *
     return 0;
 }
 
+/* 1 if `table` has `column`, 0 if not, negative on error. */
+static int has_column(sqlite3 *db, const char *table, const char *column, struct hub_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return hub_store__sqlite_err(db, rc, "reading a table's columns", err);
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    int ret = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0
+                               : hub_store__sqlite_err(db, rc, "reading a table's columns", err);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int add_columns(sqlite3 *db, int step, struct hub_err *err)
+{
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+        if (added_columns[i].step != step)
+            continue;
+        int rc = has_column(db, added_columns[i].table, added_columns[i].column, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            continue;
+        char sql[256];
+        snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", added_columns[i].table,
+                 added_columns[i].column, added_columns[i].decl);
+        if ((rc = exec(db, sql, "adding a column", err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Applies the step from `from` to from+1 unless another opener already did. */
 static int migrate_step(sqlite3 *db, int from, struct hub_err *err)
 {
@@ -205,7 +272,9 @@ static int migrate_step(sqlite3 *db, int from, struct hub_err *err)
         goto rollback;
     if (v != from)
         goto commit; /* someone else moved it on */
-    rc = exec(db, migrations[from], "applying a schema migration", err);
+    rc = add_columns(db, from, err);
+    if (rc == 0)
+        rc = exec(db, migrations[from], "applying a schema migration", err);
     if (rc != 0)
         goto rollback;
     char sql[64];

@@ -31,11 +31,12 @@
 
 #define CA_COLS                                                                                    \
     "name, pem, subject, thumbprint_sha1, thumbprint_sha256, not_before, not_after, verified, "    \
-    "verification_code, code_expires, etag, created, updated"
+    "verification_code, code_expires, etag, created, updated, crl_pem, crl_this_update, "          \
+    "crl_next_update, crl_revoked_count, crl_updated"
 #define DEVICE_COLS                                                                                \
     "id, generation_id, etag, status, status_reason, status_updated, auth_type, primary_key, "     \
     "secondary_key, primary_thumbprint, secondary_thumbprint, conn_state, conn_state_updated, "    \
-    "last_activity, c2d_count, iot_edge, created, updated"
+    "last_activity, c2d_count, iot_edge, created, updated, x509_not_after"
 
 /* X(NAME, SQL): one cached statement per row. Parameter ?N in the CA and
  * device statements is column N of CA_COLS / DEVICE_COLS. DEV_UPDATE leaves
@@ -49,17 +50,19 @@
     X(CA_EXISTS, "SELECT etag FROM ca_certs WHERE name = ?1")                                      \
     X(CA_COUNT, "SELECT count(*) FROM ca_certs")                                                   \
     X(CA_INSERT, "INSERT INTO ca_certs (" CA_COLS ") VALUES "                                      \
-                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")                       \
+                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "   \
+                 "?18)")                                                                           \
     X(CA_GET, "SELECT " CA_COLS " FROM ca_certs WHERE name = ?1")                                  \
     X(CA_UPDATE, "UPDATE ca_certs SET pem = ?2, subject = ?3, thumbprint_sha1 = ?4, "              \
                  "thumbprint_sha256 = ?5, not_before = ?6, not_after = ?7, verified = ?8, "        \
                  "verification_code = ?9, code_expires = ?10, etag = ?11, created = ?12, "         \
-                 "updated = ?13 WHERE name = ?1")                                                  \
+                 "updated = ?13, crl_pem = ?14, crl_this_update = ?15, crl_next_update = ?16, "    \
+                 "crl_revoked_count = ?17, crl_updated = ?18 WHERE name = ?1")                     \
     X(CA_DELETE, "DELETE FROM ca_certs WHERE name = ?1")                                           \
     X(CA_LIST, "SELECT " CA_COLS " FROM ca_certs WHERE ?1 = 0 OR verified = 1 ORDER BY name")      \
     X(DEV_EXISTS, "SELECT etag FROM devices WHERE id = ?1")                                        \
     X(DEV_INSERT, "INSERT INTO devices (" DEVICE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "     \
-                  "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)")                          \
+                  "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)")                     \
     X(DEV_GET, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1")                                \
     X(DEV_UPDATE, "UPDATE devices SET generation_id = ?2, etag = ?3, status = ?4, "                \
                   "status_reason = ?5, status_updated = ?6, auth_type = ?7, primary_key = ?8, "    \
@@ -71,7 +74,8 @@
                 " AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR auth_type = ?3)"              \
                 " AND (?4 IS NULL OR conn_state = ?4) ORDER BY id LIMIT ?5")                       \
     X(DEV_CONN, "UPDATE devices SET conn_state = ?2, conn_state_updated = ?3 WHERE id = ?1")       \
-    X(DEV_TOUCH, "UPDATE devices SET last_activity = max(last_activity, ?2) WHERE id = ?1")
+    X(DEV_TOUCH, "UPDATE devices SET last_activity = max(last_activity, ?2) WHERE id = ?1")        \
+    X(DEV_CERT_EXPIRY, "UPDATE devices SET x509_not_after = ?2 WHERE id = ?1")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) STMT_##name,
@@ -119,8 +123,14 @@ int hub_store__sqlite_err(sqlite3 *db, int rc, const char *what, struct hub_err 
         return HUB_ERR(err, HUB_E_BUSY, "%s: database busy (%s)", what, msg);
     case SQLITE_NOMEM:
         return HUB_ERR(err, HUB_E_NOMEM, "%s: out of memory", what);
+    /* The data dir cannot take a write (disk full, read-only, failing or
+     * vanished): the statement changed nothing and a retry may succeed once
+     * the operator fixes the disk, so all of these are HUB_E_IO (an API
+     * 503, no PUBACK), never the HUB_E_STORE of a damaged row. */
     case SQLITE_IOERR:
     case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
         return HUB_ERR(err, HUB_E_IO, "%s: %s", what, msg);
     default:
         return HUB_ERR(err, HUB_E_STORE, "%s: %s", what, msg);
@@ -377,6 +387,11 @@ static int bind_ca(sqlite3_stmt *st, const struct hub_ca_cert *ca)
     rc |= bind_text(st, 11, ca->etag);
     rc |= sqlite3_bind_int64(st, 12, ca->created);
     rc |= sqlite3_bind_int64(st, 13, ca->updated);
+    rc |= bind_text(st, 14, ca->crl_pem != NULL ? ca->crl_pem : "");
+    rc |= sqlite3_bind_int64(st, 15, ca->crl_this_update);
+    rc |= sqlite3_bind_int64(st, 16, ca->crl_next_update);
+    rc |= sqlite3_bind_int64(st, 17, ca->crl_revoked_count);
+    rc |= sqlite3_bind_int64(st, 18, ca->crl_updated);
     return rc;
 }
 
@@ -405,6 +420,22 @@ static int read_ca(sqlite3_stmt *st, struct hub_ca_cert *ca, struct hub_err *err
     ca->code_expires = sqlite3_column_int64(st, 9);
     ca->created = sqlite3_column_int64(st, 11);
     ca->updated = sqlite3_column_int64(st, 12);
+    const unsigned char *crl = sqlite3_column_text(st, 13);
+    int crl_len = sqlite3_column_bytes(st, 13);
+    if (crl != NULL && crl_len > 0) {
+        ca->crl_pem = malloc((size_t)crl_len + 1);
+        if (ca->crl_pem == NULL) {
+            free(ca->pem);
+            ca->pem = NULL;
+            return HUB_ERR(err, HUB_E_NOMEM, "out of memory reading a CA certificate");
+        }
+        memcpy(ca->crl_pem, crl, (size_t)crl_len);
+        ca->crl_pem[crl_len] = '\0';
+    }
+    ca->crl_this_update = sqlite3_column_int64(st, 14);
+    ca->crl_next_update = sqlite3_column_int64(st, 15);
+    ca->crl_revoked_count = sqlite3_column_int64(st, 16);
+    ca->crl_updated = sqlite3_column_int64(st, 17);
     return 0;
 }
 
@@ -429,6 +460,11 @@ static int bind_device(sqlite3_stmt *st, const struct hub_device *d)
     rc |= sqlite3_bind_int(st, 16, d->iot_edge ? 1 : 0);
     rc |= sqlite3_bind_int64(st, 17, d->created);
     rc |= sqlite3_bind_int64(st, 18, d->updated);
+    /* x509_not_after (?19) is a runtime column: DEV_INSERT stores it,
+     * DEV_UPDATE has no ?19 (a read-modify-write of the identity must not put
+     * back a value read before the device reconnected). */
+    if (sqlite3_bind_parameter_count(st) >= 19)
+        rc |= sqlite3_bind_int64(st, 19, d->x509_not_after);
     return rc;
 }
 
@@ -460,6 +496,7 @@ static int read_device(sqlite3_stmt *st, struct hub_device *d, struct hub_err *e
     d->iot_edge = sqlite3_column_int(st, 15) != 0;
     d->created = sqlite3_column_int64(st, 16);
     d->updated = sqlite3_column_int64(st, 17);
+    d->x509_not_after = sqlite3_column_int64(st, 18);
     return 0;
 }
 
@@ -948,6 +985,12 @@ static int device_activity_touch(struct hub_store *base, const char *id, int64_t
     return device_runtime_update(STORE(base), STMT_DEV_TOUCH, id, NULL, at, 0, err);
 }
 
+static int device_cert_expiry_set(struct hub_store *base, const char *id, int64_t not_after,
+                                  struct hub_err *err)
+{
+    return device_runtime_update(STORE(base), STMT_DEV_CERT_EXPIRY, id, NULL, not_after, 0, err);
+}
+
 /* ---- open / close -------------------------------------------------------- */
 
 static void sqlite_close(struct hub_store *base)
@@ -991,6 +1034,7 @@ static const struct hub_store_ops sqlite_ops = {
     .device_list1 = device_list1,
     .device_conn_state_set = device_conn_state_set,
     .device_activity_touch = device_activity_touch,
+    .device_cert_expiry_set = device_cert_expiry_set,
     .telemetry_append = hub_store__sqlite_telemetry_append,
     .telemetry_read1 = hub_store__sqlite_telemetry_read1,
     .telemetry_last_seq = hub_store__sqlite_telemetry_last_seq,

@@ -82,19 +82,28 @@ json_t *hub_twin_service_json_new(const struct hub_twin *twin, const struct hub_
         return NULL;
     }
     /* "o" steals each reference, also when json_pack fails. */
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:I, s:s, s:{s:o, s:o}, s:s, s:I, s:o, "
-        "s:{s:o, s:o}, s:{s:b}}",
-        "deviceId", dev->id, "etag", twin->etag, "deviceEtag", dev->etag, "status",
-        status_name(dev->status), "statusReason", string_or_null(dev->status_reason),
-        "statusUpdateTime", time_json(dev->status_updated), "connectionState",
-        conn_name(dev->conn_state), "lastActivityTime", time_json(dev->last_activity),
-        "cloudToDeviceMessageCount", (json_int_t)dev->c2d_count, "authenticationType",
-        auth_name(dev->auth_type), "x509Thumbprint", "primaryThumbprint",
-        string_or_null(dev->primary_thumbprint), "secondaryThumbprint",
-        string_or_null(dev->secondary_thumbprint), "modelId", "", "version",
-        (json_int_t)twin->version, "tags", tags, "properties", "desired", desired, "reported",
-        reported, "capabilities", "iotEdge", dev->iot_edge ? 1 : 0);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:I, s:s, s:{s:o, s:o}, s:s, s:I, s:o, "
+                  "s:{s:o, s:o}, s:{s:b}}",
+                  "deviceId", dev->id, "etag", twin->etag, "deviceEtag", dev->etag, "status",
+                  status_name(dev->status), "statusReason", string_or_null(dev->status_reason),
+                  "statusUpdateTime", time_json(dev->status_updated), "connectionState",
+                  conn_name(dev->conn_state), "lastActivityTime", time_json(dev->last_activity),
+                  "cloudToDeviceMessageCount", (json_int_t)dev->c2d_count, "authenticationType",
+                  auth_name(dev->auth_type), "x509Thumbprint", "primaryThumbprint",
+                  string_or_null(dev->primary_thumbprint), "secondaryThumbprint",
+                  string_or_null(dev->secondary_thumbprint), "modelId", "", "version",
+                  (json_int_t)twin->version, "tags", tags, "properties", "desired", desired,
+                  "reported", reported, "capabilities", "iotEdge", dev->iot_edge ? 1 : 0);
+    /* hubd's (issue 6), for queries such as
+     * WHERE x509CertificateExpiry < '2027-01-01T00:00:00Z': ISO-8601 UTC
+     * compares correctly as a string. null until the device connects with
+     * a certificate (so it never matches a comparison). */
+    if (j != NULL)
+        json_object_set_new(j, "x509CertificateExpiry",
+                            dev->x509_not_after != 0 ? time_json(dev->x509_not_after)
+                                                     : json_null());
+    return j;
 }
 
 json_t *hub_twin_device_json_new(const struct hub_twin *twin)

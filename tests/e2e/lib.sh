@@ -54,12 +54,16 @@ choose_ports() {
 
 # start_hub [extra hubd args...]: runs hubd on a fresh data dir, waits for
 # "hubd: ready", exports HUB_CONNECTION_STRING, HUB_CAFILE, HUB_PORT.
+# Optional: HUB_E2E_DIR (a directory the test made, removed at cleanup) is
+# used instead of a new temporary one, for a test that mounts on its data/
+# first; HUBD_WRAPPER is put in front of hubd (valgrind); HUB_READY_TIMEOUT_S
+# bounds the wait for "ready" (default 10).
 start_hub() {
     choose_ports
-    HUB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hubd-e2e.XXXXXX")
+    HUB_DIR=${HUB_E2E_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/hubd-e2e.XXXXXX")}
     HUB_ARGS="--data-dir $HUB_DIR/data --listen 127.0.0.1 --https-port $HUB_HTTPS_PORT --mqtt-port $HUB_MQTT_PORT --threads 2 --log-level debug $*"
     # shellcheck disable=SC2086
-    "$HUBD" $HUB_ARGS >"$HUB_DIR/hubd.out" 2>"$HUB_DIR/hubd.log" &
+    ${HUBD_WRAPPER:-} "$HUBD" $HUB_ARGS >"$HUB_DIR/hubd.out" 2>"$HUB_DIR/hubd.log" &
     HUB_PID=$!
     wait_ready "$HUB_DIR/hubd.out"
     HUB_CONNECTION_STRING=$(sed -n 's/^  connection string: *//p' "$HUB_DIR/hubd.out")
@@ -78,7 +82,7 @@ restart_hub() {
     fi
     n=$(date +%s%N)
     # shellcheck disable=SC2086
-    "$HUBD" $HUB_ARGS >"$HUB_DIR/hubd.$n.out" 2>>"$HUB_DIR/hubd.log" &
+    ${HUBD_WRAPPER:-} "$HUBD" $HUB_ARGS >"$HUB_DIR/hubd.$n.out" 2>>"$HUB_DIR/hubd.log" &
     HUB_PID=$!
     wait_ready "$HUB_DIR/hubd.$n.out"
 }
@@ -87,7 +91,7 @@ wait_ready() {
     i=0
     while ! grep -q '^hubd: ready' "$1" 2>/dev/null; do
         i=$((i + 1))
-        if [ $i -gt 100 ] || ! kill -0 "$HUB_PID" 2>/dev/null; then
+        if [ $i -gt $((${HUB_READY_TIMEOUT_S:-10} * 10)) ] || ! kill -0 "$HUB_PID" 2>/dev/null; then
             echo "hubd did not start:"; cat "$1" "$HUB_DIR/hubd.log"
             exit 1
         fi

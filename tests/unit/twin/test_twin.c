@@ -602,7 +602,13 @@ static void test_service_json_shape(void **state)
            "  \"$lastUpdatedVersion\":2}},\"$version\":2},"
            " \"reported\":{\"r\":2,\"$metadata\":{\"$lastUpdated\":\"2025-06-15T15:06:40Z\","
            "  \"r\":{\"$lastUpdated\":\"2025-06-15T15:06:40Z\"}},\"$version\":2}},"
-           "\"capabilities\":{\"iotEdge\":false}}");
+           "\"capabilities\":{\"iotEdge\":false},\"x509CertificateExpiry\":null}");
+    json_decref(j);
+    /* once the device connected with a certificate: its notAfter, ISO-8601 */
+    dev.x509_not_after = T0;
+    j = hub_twin_service_json_new(t, &dev);
+    assert_string_equal(json_string_value(json_object_get(j, "x509CertificateExpiry")),
+                        "2025-06-15T15:06:40Z");
     /* Azure's field order, which captures are compared against by eye. */
     char *text = json_dumps(j, JSON_COMPACT);
     assert_true(strncmp(text, "{\"deviceId\":\"dev1\",\"etag\":", 26) == 0);
