@@ -26,14 +26,18 @@ free_port() { # a port nobody listens on, from a pid-derived start
     echo "$p"
 }
 
-# start_hubd THREADS: hubd on $WORK/hub; sets HUB_PID, HUB_MQTT_PORT, HUB_HTTPS_PORT,
+# start_hubd THREADS: hubd on $WORK/hub; admission limits off (every
+# connection comes from 127.0.0.x, and Mosquitto has no such limits);
+# sets HUB_PID, HUB_MQTT_PORT, HUB_HTTPS_PORT,
 # HUB_CONNECTION_STRING, HUB_CAFILE, HUB_PORT (hubctl's environment).
 start_hubd() {
     HUB_HTTPS_PORT=$(free_port)
     HUB_MQTT_PORT=$(free_port $((HUB_HTTPS_PORT + 1)))
     mkdir -p "$WORK/hub"
     "$HUBD" --data-dir "$WORK/hub/data" --listen 127.0.0.1 --https-port "$HUB_HTTPS_PORT" \
-        --mqtt-port "$HUB_MQTT_PORT" --threads "$1" >"$WORK/hub/out" 2>"$WORK/hub/log" &
+        --mqtt-port "$HUB_MQTT_PORT" --threads "$1" \
+        --max-connections 1000000 --max-connections-per-ip 1000000 \
+        --connection-rate-per-ip 0 >"$WORK/hub/out" 2>"$WORK/hub/log" &
     HUB_PID=$!
     i=0
     while ! grep -q '^hubd: ready' "$WORK/hub/out" 2>/dev/null; do
