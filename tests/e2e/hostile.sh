@@ -7,7 +7,7 @@
 # bounded in time and count).
 #
 # What evhttp answers itself (header/body limits, a method it cannot parse)
-# is asserted by status alone: libevent 2.1 gives hubd no hook to log it.
+# is HTML; hubd still logs each with a reason.
 # Usage: hostile.sh BUILD_DIR   (ports: HUB_HTTPS_PORT / HUB_MQTT_PORT)
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
@@ -213,15 +213,16 @@ case_ "http: /devices/../../etc/passwd: 404" NO_ROUTE http traversal_dotdot_raw
 case_ "http: DELETE /devices: 405 Azure JSON" BAD_METHOD http method_delete_collection
 case_ "http: POST /devices/h1: 405 Azure JSON" BAD_METHOD http method_post_device
 case_ "http: PUT /certificates: 405 Azure JSON" BAD_METHOD http method_put_certificates
-# evhttp answers these itself (HTML, no hub log line): status asserted, no log.
-case_ "http: headers over max_header_bytes: 400 and closed (evhttp, not logged)" - http huge_headers
-case_ "http: body over max_request_body_bytes: 413 (evhttp, not logged)" - http huge_body
-case_ "http: Content-Length over the limit: 413 before the body (evhttp, not logged)" - \
+# evhttp answers these itself (HTML); hubd logs them from the connection's
+# output (src/http/deadline.c).
+case_ "http: headers over max_header_bytes: 400 and closed" HTTP_MALFORMED http huge_headers
+case_ "http: body over max_request_body_bytes: 413" BODY_TOO_LARGE http huge_body
+case_ "http: Content-Length over the limit: 413 before the body" BODY_TOO_LARGE \
     http huge_body_declared
 case_ "http: OPTIONS: 405 Azure JSON" BAD_METHOD http method_options
-# A method libevent 2.1 cannot parse never reaches hubd: evhttp answers 501
-# itself (HTML, not logged). Asserted as the documented limitation it is.
-case_ "http: unknown method BREW: 501 from evhttp (not logged)" - http method_unknown
+# A method libevent 2.1 cannot parse never reaches hubd's routers: evhttp
+# answers 501 itself (HTML), and hubd logs it.
+case_ "http: unknown method BREW: 501 from evhttp" METHOD_NOT_IMPLEMENTED http method_unknown
 case_ "http: slow body cut at http_request_timeout_ms" REQUEST_TIMEOUT http slow_body
 case_ "http: slow request head cut at http_request_timeout_ms" REQUEST_TIMEOUT http slow_headers
 honest "after the HTTP cases"
