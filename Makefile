@@ -30,6 +30,7 @@ asan:
 # Everything CI runs: unit tests (gcc), the same under clang ASan+UBSan, the
 # certificate walkthrough, the service API end to end, and the Azure SDK interop.
 test: deps
+	$(MAKE) format-check
 	$(MAKE) unit
 	$(MAKE) asan
 	$(MAKE) fuzz FUZZ_SECONDS=5

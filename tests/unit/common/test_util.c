@@ -55,13 +55,17 @@ static void test_ct_equal(void **state)
 static void test_base64_round_trip_and_strictness(void **state)
 {
     (void)state;
-    const char *vectors[][2] = {{"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},
-                                {"foo", "Zm9v"},    {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+    const char *vectors[][2] = {{"", ""},
+                                {"f", "Zg=="},
+                                {"fo", "Zm8="},
+                                {"foo", "Zm9v"},
+                                {"foob", "Zm9vYg=="},
+                                {"fooba", "Zm9vYmE="},
                                 {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
         char enc[32];
-        size_t n = hub_base64_encode((const unsigned char *)vectors[i][0], strlen(vectors[i][0]),
-                                     enc);
+        size_t n =
+            hub_base64_encode((const unsigned char *)vectors[i][0], strlen(vectors[i][0]), enc);
         assert_int_equal(n, strlen(vectors[i][1]));
         assert_string_equal(enc, vectors[i][1]);
         unsigned char dec[32];
