@@ -24,4 +24,7 @@ int hub_auth__hmac_b64(const unsigned char *key, size_t keylen, const void *msg,
 /* Overwrites len bytes in a way the compiler may not drop (key material). */
 void hub_auth__wipe(void *p, size_t len);
 
+/* 1 if a[0..alen) equals the NUL-terminated b, ASCII case-insensitively. */
+int hub_auth__ascii_case_equal_n(const char *a, size_t alen, const char *b);
+
 #endif

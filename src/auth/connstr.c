@@ -47,22 +47,6 @@ static const struct {
     [K_X509] = {"x509", 0, 0},
 };
 
-static int ascii_case_equal_n(const char *a, size_t alen, const char *b)
-{
-    if (strlen(b) != alen)
-        return 0;
-    for (size_t i = 0; i < alen; i++) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y - 'A' + 'a');
-        if (x != y)
-            return 0;
-    }
-    return 1;
-}
-
 static int find_key(const char *name, size_t len)
 {
     for (int k = 0; k < K_COUNT; k++)
@@ -74,12 +58,12 @@ static int find_key(const char *name, size_t len)
 static int unknown_key(const char *name, size_t len, struct hub_err *err)
 {
     int shown = (int)(len > 40 ? 40 : len);
-    if (ascii_case_equal_n(name, len, "SharedAccessSignature"))
+    if (hub_auth__ascii_case_equal_n(name, len, "SharedAccessSignature"))
         return HUB_ERR(err, HUB_E_PARSE,
                        "SharedAccessSignature connection strings are not supported; use "
                        "SharedAccessKey or x509=true");
     for (int k = 0; k < K_COUNT; k++)
-        if (ascii_case_equal_n(name, len, KEYS[k].name))
+        if (hub_auth__ascii_case_equal_n(name, len, KEYS[k].name))
             return HUB_ERR(err, HUB_E_PARSE,
                            "unknown key '%.*s' (keys are case-sensitive: did you mean '%s'?)",
                            shown, name, KEYS[k].name);
@@ -100,9 +84,9 @@ static int set_value(struct hub_auth_connstr *out, int k, const char *v, size_t 
                      struct hub_err *err)
 {
     if (k == K_X509) {
-        if (ascii_case_equal_n(v, len, "true"))
+        if (hub_auth__ascii_case_equal_n(v, len, "true"))
             out->x509 = 1;
-        else if (ascii_case_equal_n(v, len, "false"))
+        else if (hub_auth__ascii_case_equal_n(v, len, "false"))
             out->x509 = 0;
         else
             return HUB_ERR(err, HUB_E_PARSE, "x509 must be true or false");

@@ -69,3 +69,19 @@ int hub_auth_key_generate(char out[HUB_AUTH_KEY_B64_MAX + 1], struct hub_err *er
     hub_auth__wipe(raw, sizeof(raw));
     return rc;
 }
+
+int hub_auth__ascii_case_equal_n(const char *a, size_t alen, const char *b)
+{
+    if (strlen(b) != alen)
+        return 0;
+    for (size_t i = 0; i < alen; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}

@@ -59,22 +59,6 @@ int hub_auth_perms_format(unsigned perms, char out[HUB_AUTH_PERMS_TEXT_MAX], str
     return 0;
 }
 
-static int ascii_case_equal_n(const char *a, size_t alen, const char *b)
-{
-    if (strlen(b) != alen)
-        return 0;
-    for (size_t i = 0; i < alen; i++) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y - 'A' + 'a');
-        if (x != y)
-            return 0;
-    }
-    return 1;
-}
-
 int hub_auth_perms_parse(const char *text, size_t len, unsigned *perms_out, struct hub_err *err)
 {
     if (text == NULL || perms_out == NULL)
@@ -92,7 +76,7 @@ int hub_auth_perms_parse(const char *text, size_t len, unsigned *perms_out, stru
         size_t n = i - start;
         unsigned bit = 0;
         for (size_t k = 0; k < PERM_COUNT && bit == 0; k++)
-            if (ascii_case_equal_n(text + start, n, PERM_NAMES[k].name))
+            if (hub_auth__ascii_case_equal_n(text + start, n, PERM_NAMES[k].name))
                 bit = PERM_NAMES[k].bit;
         if (bit == 0)
             return HUB_ERR(err, HUB_E_PARSE,

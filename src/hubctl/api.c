@@ -231,3 +231,24 @@ void hubctl_api_field_print(const char *label, const char *value)
     hubctl_api_text_sanitize(value, safe, sizeof(safe));
     printf("%-18s %s\n", label, safe);
 }
+
+int hubctl_subcommand_dispatch(const char *family, const struct hubctl_subcommand *subs,
+                               size_t count, void (*usage_of)(FILE *out),
+                               const struct hubctl_globals *g, int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_of(stderr);
+        return HUBCTL_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage_of(stdout);
+        return HUBCTL_OK;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(argv[1], subs[i].name) == 0)
+            return subs[i].run(g, argc - 1, argv + 1);
+    fprintf(stderr, "hubctl: unknown %s command '%s'\n", family, argv[1]);
+    usage_of(stderr);
+    return HUBCTL_USAGE;
+}

@@ -633,23 +633,8 @@ free_res:
 
 int hubctl_c2d_main(const struct hubctl_globals *g, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*run)(const struct hubctl_globals *, int, char **);
-    } subs[] = {{"send", c2d_send}, {"purge", c2d_purge}, {"feedback", c2d_feedback}};
-    if (argc < 2) {
-        c2d_family_usage(stderr);
-        return HUBCTL_USAGE;
-    }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        c2d_family_usage(stdout);
-        return HUBCTL_OK;
-    }
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (strcmp(argv[1], subs[i].name) == 0)
-            return subs[i].run(g, argc - 1, argv + 1);
-    fprintf(stderr, "hubctl: unknown c2d command '%s'\n", argv[1]);
-    c2d_family_usage(stderr);
-    return HUBCTL_USAGE;
+    static const struct hubctl_subcommand subs[] = {
+        {"send", c2d_send}, {"purge", c2d_purge}, {"feedback", c2d_feedback}};
+    return hubctl_subcommand_dispatch("c2d", subs, sizeof(subs) / sizeof(subs[0]), c2d_family_usage,
+                                      g, argc, argv);
 }

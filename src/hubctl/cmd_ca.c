@@ -569,25 +569,9 @@ free_pem:
 
 int hubctl_ca_main(const struct hubctl_globals *g, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*run)(const struct hubctl_globals *, int, char **);
-    } subs[] = {{"upload", ca_upload}, {"code", ca_code}, {"verify", ca_verify},
-                {"list", ca_list},     {"show", ca_show}, {"delete", ca_delete},
-                {"crl", ca_crl}};
-    if (argc < 2) {
-        family_usage(stderr);
-        return HUBCTL_USAGE;
-    }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        family_usage(stdout);
-        return HUBCTL_OK;
-    }
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (strcmp(argv[1], subs[i].name) == 0)
-            return subs[i].run(g, argc - 1, argv + 1);
-    fprintf(stderr, "hubctl: unknown ca command '%s'\n", argv[1]);
-    family_usage(stderr);
-    return HUBCTL_USAGE;
+    static const struct hubctl_subcommand subs[] = {
+        {"upload", ca_upload}, {"code", ca_code},     {"verify", ca_verify}, {"list", ca_list},
+        {"show", ca_show},     {"delete", ca_delete}, {"crl", ca_crl}};
+    return hubctl_subcommand_dispatch("ca", subs, sizeof(subs) / sizeof(subs[0]), family_usage, g,
+                                      argc, argv);
 }

@@ -398,27 +398,11 @@ free_res:
 
 int hubctl_device_main(const struct hubctl_globals *g, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*run)(const struct hubctl_globals *, int, char **);
-    } subs[] = {{"create", device_create},
-                {"show", device_show},
-                {"list", device_list},
-                {"delete", device_delete},
-                {"update", device_update}};
-    if (argc < 2) {
-        family_usage(stderr);
-        return HUBCTL_USAGE;
-    }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        family_usage(stdout);
-        return HUBCTL_OK;
-    }
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (strcmp(argv[1], subs[i].name) == 0)
-            return subs[i].run(g, argc - 1, argv + 1);
-    fprintf(stderr, "hubctl: unknown device command '%s'\n", argv[1]);
-    family_usage(stderr);
-    return HUBCTL_USAGE;
+    static const struct hubctl_subcommand subs[] = {{"create", device_create},
+                                                    {"show", device_show},
+                                                    {"list", device_list},
+                                                    {"delete", device_delete},
+                                                    {"update", device_update}};
+    return hubctl_subcommand_dispatch("device", subs, sizeof(subs) / sizeof(subs[0]), family_usage,
+                                      g, argc, argv);
 }

@@ -234,18 +234,6 @@ static int method_invoke(const struct hubctl_globals *g, int argc, char **argv)
 
 int hubctl_method_main(const struct hubctl_globals *g, int argc, char **argv)
 {
-    if (argc < 2) {
-        family_usage(stderr);
-        return HUBCTL_USAGE;
-    }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        family_usage(stdout);
-        return HUBCTL_OK;
-    }
-    if (strcmp(argv[1], "invoke") == 0)
-        return method_invoke(g, argc - 1, argv + 1);
-    fprintf(stderr, "hubctl: unknown method command '%s'\n", argv[1]);
-    family_usage(stderr);
-    return HUBCTL_USAGE;
+    static const struct hubctl_subcommand subs[] = {{"invoke", method_invoke}};
+    return hubctl_subcommand_dispatch("method", subs, 1, family_usage, g, argc, argv);
 }

@@ -8,6 +8,9 @@
 #ifndef HUB_HUBCTL_H
 #define HUB_HUBCTL_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 enum hubctl_exit { HUBCTL_OK = 0, HUBCTL_FAIL = 1, HUBCTL_USAGE = 2 };
 
 /* Global options, resolved by main (command line first, then environment). Strings
@@ -19,6 +22,18 @@ struct hubctl_globals {
     unsigned port;                 /* --port / HUB_PORT; 443 by default */
     int json;                      /* --json: print the API's JSON */
 };
+
+/* One subcommand of a service-API family (`hubctl device create ...`). */
+struct hubctl_subcommand {
+    const char *name;
+    int (*run)(const struct hubctl_globals *g, int argc, char **argv); /* argv[0] == name */
+};
+
+/* Runs the subcommand named by argv[1] of `family` (argv[0]), or prints
+ * usage (to stdout for -h/--help/help, exit 0; to stderr otherwise, exit 2). */
+int hubctl_subcommand_dispatch(const char *family, const struct hubctl_subcommand *subs,
+                               size_t count, void (*usage)(FILE *out),
+                               const struct hubctl_globals *g, int argc, char **argv);
 
 /* `hubctl cert root|intermediate|device|verification|server|thumbprint|check ...` */
 int hubctl_cert_main(int argc, char **argv);
