@@ -7,12 +7,11 @@
  *   0  raw bytes -> hub_pki_certs_load_mem (PEM or DER, private-key
  *      detection), then the facts the registry reads from an uploaded CA
  *      (thumbprints, subject, CN, validity, CA flag);
- *   1  the "certificate" string of a JSON body when it is not PEM: with
- *      whitespace removed, base64-decoded into len + 1 bytes with
- *      hub_base64_decode exactly as routes_certs.c's certificate_bytes does,
- *      then loaded as in 0 (certificate_bytes itself is a static function of a
- *      file that needs libevent and the registry, so its decision is not
- *      linked here: this path and path 0 are its two branches);
+ *   1  the "certificate" string of a JSON body (PUT /certificates/{name},
+ *      .../verify, and the "crl" one of .../crl) through
+ *      hub_http__certificate_bytes_decode (json_cert.c), the decision
+ *      routes_certs.c makes: PEM as is, else base64 of DER with whitespace
+ *      removed; its bytes then loaded as in 0;
  *   2  raw bytes -> hub_pki_crl_load_mem, then the CRL's facts and the
  *      issuer check against a fixed CA (fuzzed CRLs never verify, but the
  *      name / key-id / extension checks run before the signature).
@@ -22,12 +21,16 @@
  *     "-----BEGIN ...PRIVATE KEY-----") is ever accepted;
  *   - every loaded certificate (and CRL) re-encodes as DER and as PEM to
  *     bytes that load back to the same DER;
- *   - base64: what decodes re-encodes and decodes to the same bytes.
+ *   - the text decision: text holding "-----BEGIN" (before any NUL) comes
+ *     back byte for byte; any other text is refused or decodes (as base64)
+ *     to at most 3/4 of its non-space characters, and those bytes re-encode
+ *     and decode to themselves.
  * A violated check calls abort() so libFuzzer saves the input.
  *
  * Not part of the CMake build: `make fuzz` (scripts/fuzz) builds it with
  * clang -fsanitize=fuzzer,address,undefined from this file, every .c of
- * src/pki, src/common/err.c and util.c, linking OpenSSL.
+ * src/pki, src/http/json_cert.c, src/common/err.c and util.c, linking
+ * OpenSSL and jansson.
  */
 #include <ctype.h>
 #include <stddef.h>
@@ -39,6 +42,7 @@
 #include <openssl/x509.h>
 
 #include "common/util.h"
+#include "http/http_int.h"
 #include "pki/pki.h"
 
 #define CHECK(cond)                                                                                \
@@ -151,35 +155,42 @@ static void load_certs(const uint8_t *data, size_t len)
     ERR_clear_error();
 }
 
-static void load_base64(const uint8_t *data, size_t len)
+static void load_text(const uint8_t *data, size_t len)
 {
     if (len > HUB_PKI_MAX_FILE_BYTES * 2)
         return; /* refused with 413 before decoding */
-    char *compact = malloc(len ? len : 1);
-    unsigned char *buf = malloc(len + 1);
-    CHECK(compact != NULL && buf != NULL);
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (!isspace(data[i]))
-            compact[n++] = (char)data[i];
-    struct hub_err err = {0};
-    int dlen = hub_base64_decode(compact, n, buf, len + 1, &err);
-    if (dlen > 0) {
-        CHECK((size_t)dlen <= n / 4 * 3 + 2);
-        char *enc = malloc(hub_base64_encoded_len((size_t)dlen) + 1);
-        unsigned char *again = malloc((size_t)dlen + 3);
+    static const char pem_begin[] = "-----BEGIN";
+    size_t text_len = strnlen((const char *)data, len);
+    int is_pem = memmem(data, text_len, pem_begin, sizeof(pem_begin) - 1) != NULL;
+    unsigned char *bytes = (unsigned char *)&bytes;
+    size_t n = 1;
+    char why[HUB_ERR_MSG_MAX];
+    int rc =
+        hub_http__certificate_bytes_decode((const char *)data, len, &bytes, &n, why, sizeof(why));
+    if (rc != 0) {
+        CHECK(rc == HUB_E_INVALID_ARG && !is_pem && bytes == NULL && n == 0);
+        CHECK(memchr(why, '\0', sizeof(why)) != NULL);
+        return;
+    }
+    CHECK(bytes != NULL);
+    if (is_pem) {
+        CHECK(n == len && memcmp(bytes, data, len) == 0);
+    } else {
+        size_t chars = 0;
+        for (size_t i = 0; i < len; i++)
+            chars += !isspace(data[i]);
+        CHECK(n > 0 && n <= chars / 4 * 3);
+        char *enc = malloc(hub_base64_encoded_len(n) + 1);
+        unsigned char *again = malloc(n + 3);
         CHECK(enc != NULL && again != NULL);
-        size_t elen = hub_base64_encode(buf, (size_t)dlen, enc);
-        CHECK(hub_base64_decode(enc, elen, again, (size_t)dlen + 3, NULL) == dlen);
-        CHECK(memcmp(buf, again, (size_t)dlen) == 0);
+        size_t elen = hub_base64_encode(bytes, n, enc);
+        CHECK(hub_base64_decode(enc, elen, again, n + 3, NULL) == (int)n);
+        CHECK(memcmp(bytes, again, n) == 0);
         free(again);
         free(enc);
-        load_certs(buf, (size_t)dlen);
-    } else {
-        CHECK(dlen == 0 || err.code == dlen);
     }
-    free(buf);
-    free(compact);
+    load_certs(bytes, n);
+    free(bytes);
 }
 
 static void load_crl(const uint8_t *data, size_t len)
@@ -232,7 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         load_certs(copy, len);
         break;
     case 1:
-        load_base64(copy, len);
+        load_text(copy, len);
         break;
     default:
         load_crl(copy, len);

@@ -2,13 +2,16 @@
 #ifndef HUB_HTTP_INT_H
 #define HUB_HTTP_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/http.h>
 #include <jansson.h>
 
 #include "common/err.h"
 #include "http/http.h"
+#include "store/store.h"
 
 struct hub_http_poll;
 
@@ -133,10 +136,100 @@ void hub_http__deadline_request_done(struct evhttp_request *req);
 /* Answers every waiting long poll at once (drain). */
 void hub_http__polls_flush(struct hub_http_server *server);
 
-/* Percent-decodes src[0..len) into out; refuses bad escapes, NUL and
- * (if !allow_slash) an encoded '/'. Returns decoded length or -1. Pure. */
+/* Percent-decodes src[0..len) into out (cap bytes, NUL included); refuses
+ * bad escapes, NUL, (if !allow_slash) an encoded '/' and a result that does
+ * not fit (cap 0 included: out is then not written). Returns decoded length
+ * or -1. Pure. */
 int hub_http__pct_decode(const char *src, size_t len, char *out, size_t cap, int allow_slash);
 /* Splits a path ("/a/b%20c") into decoded segments. Returns count or -1. Pure. */
 int hub_http__split_path(const char *path, char segments[][HUB_HTTP_SEGMENT_MAX], size_t max);
+
+/* ---- pure parsers of the HTTPS transports (transport_parse.c) -------------
+ * No evhttp request, no registry, no I/O: fuzz/http_path links the file as
+ * is. Any thread. */
+
+/* Prefix of an application-property header or batch property name
+ * (case-insensitive; reference §3). */
+#define HUB_HTTP_APP_PREFIX "iothub-app-"
+/* Application properties per device-to-cloud message; the store bounds
+ * their bytes too. */
+#define HUB_HTTP_APP_MAX 64
+
+/* The device-transport operation of a request (table in transport_parse.c). */
+enum hub_http_dt_op {
+    HUB_HTTP_DT_NONE = 0, /* not a device-transport request */
+    HUB_HTTP_DT_TELEMETRY,
+    HUB_HTTP_DT_RECEIVE,
+    HUB_HTTP_DT_COMPLETE, /* DELETE without ?reject */
+    HUB_HTTP_DT_REJECT,
+    HUB_HTTP_DT_ABANDON,
+};
+
+/* Which operation method + the n decoded path segments s are; has_reject:
+ * the query holds "reject". *lock_out points into s (the lock token) for
+ * COMPLETE, REJECT and ABANDON, else NULL. */
+enum hub_http_dt_op hub_http__dt_classify(enum evhttp_cmd_type method,
+                                          char (*s)[HUB_HTTP_SEGMENT_MAX], size_t n,
+                                          bool has_reject, const char **lock_out);
+
+/* A header name that sets a system property (matched case-insensitively). */
+struct hub_http_dt_sys_header {
+    const char *name;
+    enum hub_sysprop sys;
+};
+extern const struct hub_http_dt_sys_header hub_http__dt_sys_headers[];
+extern const size_t hub_http__dt_sys_header_count;
+
+/* A message's properties being gathered. Zero it before the first add. All
+ * pointers are borrowed from the headers or the batch JSON they came from. */
+struct hub_http_dt_props {
+    const char *sys[HUB_SYSPROP__COUNT];
+    struct hub_app_prop app[HUB_HTTP_APP_MAX];
+    size_t app_count;
+};
+
+/* Adds header (or batch property) name = value: an application property
+ * (key = name after the prefix), a system property (the first of a
+ * duplicated header wins, as evhttp_find_header would), or nothing (any other
+ * header: Authorization, Host, IoTHub-Ack...). name and value are borrowed
+ * for p's life. 0, or -1 when p already holds HUB_HTTP_APP_MAX application
+ * properties (p is unchanged). */
+int hub_http__dt_props_add(struct hub_http_dt_props *p, const char *name, const char *value);
+/* Fills *msg from p for device_id (copied), adding connectionDeviceId
+ * (pointing into msg) and connectionAuthMethod = auth_method_json (as
+ * hub_device_auth_method_json gives it). msg borrows p's pointers, p->app,
+ * body and auth_method_json: they must outlive it. */
+void hub_http__dt_msg_build(const struct hub_http_dt_props *p, const char *device_id,
+                            const char *auth_method_json, const unsigned char *body,
+                            size_t body_len, struct hub_telemetry_msg *msg);
+/* One batch element, {"body": base64, "properties": {name: string}}: fills
+ * *p (pointers into elem, which must outlive it) and *body_new (malloc'd,
+ * caller frees; NULL for an empty body) / *body_len. 0, or -1 with *body_new
+ * NULL and a text for the client in why ("is not an object"...). */
+int hub_http__dt_batch_elem(json_t *elem, struct hub_http_dt_props *p, unsigned char **body_new,
+                            size_t *body_len, char *why, size_t why_cap);
+
+/* "2026-01-01T00:00:00.000Z", NUL included, with room to spare. */
+#define HUB_HTTP_ISO_MS_SIZE 32
+/* ISO-8601 UTC ("2026-01-01T00:00:00Z", a fraction of a second of any
+ * length, only its first 3 digits read; "+00:00" for "Z") -> Unix ms;
+ * -1 if malformed. A time before 1970 is negative (callers that take only
+ * future times refuse it with the malformed ones). */
+int64_t hub_http__iso_ms_parse(const char *s);
+/* Unix ms (>= 0) -> "2026-01-01T00:00:00.000Z" in out. */
+void hub_http__iso_ms_format(int64_t ms, char out[HUB_HTTP_ISO_MS_SIZE]);
+
+/* ---- certificate uploads (json_cert.c) ------------------------------------ */
+
+/* The bytes the pki loaders read from the "certificate" (or "crl") string
+ * of a request body, text[0..len) (need not be NUL-terminated): PEM as is
+ * when the text (up to a NUL) holds "-----BEGIN", else base64 of DER,
+ * possibly wrapped over lines (whitespace is dropped before decoding). Azure
+ * accepts both. The caller bounds len first (413).
+ * 0 with *out_new (malloc'd, caller frees) and *out_len; HUB_E_INVALID_ARG
+ * with the base64 decoder's text in why (possibly empty: nothing to decode)
+ * when it is neither; HUB_E_NOMEM. Pure. */
+int hub_http__certificate_bytes_decode(const char *text, size_t len, unsigned char **out_new,
+                                       size_t *out_len, char *why, size_t why_cap);
 
 #endif

@@ -12,11 +12,18 @@
  * hubd adds to "properties" (hub_http__ca_lifecycle_add, issue 6):
  * "daysToExpiry", "crlThisUpdate", "crlNextUpdate", "crlExpired",
  * "crlRevokedCount" (docs/api.md, "Certificates").
+ *
+ * The uploaded "certificate" (and "crl") string: PEM, or base64 of DER
+ * (hub_http__certificate_bytes_decode; fuzz/cert_upload links this file).
  */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/util.h"
+#include "http/http_int.h"
 #include "http/json_map.h"
 
 json_t *hub_http__ca_to_json(const struct hub_ca_cert *ca, int with_code)
@@ -72,4 +79,47 @@ json_t *hub_http__ca_lifecycle_add(json_t *ca_json, const struct hub_ca_cert *ca
     json_object_set_new(props, "crlRevokedCount",
                         has_crl ? json_integer((json_int_t)ca->crl_revoked_count) : json_null());
     return ca_json;
+}
+
+int hub_http__certificate_bytes_decode(const char *text, size_t len, unsigned char **out_new,
+                                       size_t *out_len, char *why, size_t why_cap)
+{
+    static const char pem_begin[] = "-----BEGIN";
+    *out_new = NULL;
+    *out_len = 0;
+    if (why_cap > 0)
+        why[0] = '\0';
+    unsigned char *buf = malloc(len + 1);
+    if (buf == NULL)
+        return HUB_E_NOMEM;
+    /* Up to a NUL, as a C string search would: a marker after an embedded
+     * NUL (JSON "\u0000") does not make the text PEM. */
+    if (memmem(text, strnlen(text, len), pem_begin, sizeof(pem_begin) - 1) != NULL) {
+        memcpy(buf, text, len);
+        *out_new = buf;
+        *out_len = len;
+        return 0;
+    }
+    /* base64 DER, possibly wrapped over lines */
+    char *compact = malloc(len + 1);
+    if (compact == NULL) {
+        free(buf);
+        return HUB_E_NOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isspace((unsigned char)text[i]))
+            compact[n++] = text[i];
+    struct hub_err err = {0};
+    int dlen = hub_base64_decode(compact, n, buf, len + 1, &err);
+    free(compact);
+    if (dlen <= 0) {
+        free(buf);
+        if (why_cap > 0)
+            snprintf(why, why_cap, "%s", err.msg);
+        return HUB_E_INVALID_ARG;
+    }
+    *out_new = buf;
+    *out_len = (size_t)dlen;
+    return 0;
 }

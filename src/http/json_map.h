@@ -39,7 +39,7 @@ json_t *hub_http__ca_lifecycle_add(json_t *ca_json, const struct hub_ca_cert *ca
  * layer refuses that with its own message). Pure. */
 int hub_http__twin_patch_has_reported(const char *body, size_t len);
 
-/* ---- device query (query.c) ------------------------------------------------ */
+/* ---- device query (query.c; the continuation token: cursor.c) -------------- */
 
 struct hub_query;
 struct hub_registry;

@@ -17,6 +17,7 @@
  * so the registry-field queries of earlier versions cost what they did. At
  * most HUB_HTTP_QUERY_SCAN_MAX devices are examined per request, so one
  * request never holds the worker thread for a whole large registry.
+ * The token's encoding is in cursor.c.
  */
 #include <string.h>
 
@@ -28,30 +29,6 @@
 
 /* Store page size while scanning: one allocation of this many records. */
 #define QUERY_BATCH 100
-
-int hub_http__query_cursor_decode(const char *token, char id[HUB_DEVICE_ID_SIZE],
-                                  struct hub_err *err)
-{
-    size_t n = strlen(token);
-    if (n == 0 || n % 2 != 0 || n / 2 > HUB_DEVICE_ID_MAX)
-        return HUB_ERR(err, HUB_E_INVALID_ARG, "malformed continuation token");
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hub_hex_digit_value(token[2 * i]), lo = hub_hex_digit_value(token[2 * i + 1]);
-        if (hi < 0 || lo < 0 || (hi | lo) == 0)
-            return HUB_ERR(err, HUB_E_INVALID_ARG, "malformed continuation token");
-        id[i] = (char)(hi << 4 | lo);
-    }
-    id[n / 2] = '\0';
-    struct hub_err id_err = {0};
-    if (hub_registry_device_id_check(id, &id_err) != 0)
-        return HUB_ERR(err, HUB_E_INVALID_ARG, "malformed continuation token");
-    return 0;
-}
-
-void hub_http__query_cursor_encode(const char *id, char out[HUB_HTTP_QUERY_CURSOR_SIZE])
-{
-    hub_hex_upper((const unsigned char *)id, strlen(id), out);
-}
 
 int hub_http__query_store_filter(const struct hub_query *q, struct hub_device_filter *f)
 {

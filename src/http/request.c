@@ -11,6 +11,8 @@
 
 int hub_http__pct_decode(const char *src, size_t len, char *out, size_t cap, int allow_slash)
 {
+    if (cap == 0) /* no room even for the NUL: out is not touched */
+        return -1;
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         char c = src[i];

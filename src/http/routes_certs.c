@@ -11,7 +11,6 @@
  * If-Match: absent on PUT means "create only" (409 if the name exists); on
  * the other writes absent means unconditional; otherwise "*" or the etag.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,39 +62,17 @@ static int pki_bytes(struct hub_http_request *r, json_t *value, const struct pki
                               t->what, t->max_bytes);
         return -1;
     }
-    unsigned char *buf = malloc(len + 1);
-    if (buf == NULL) {
+    char why[HUB_ERR_MSG_MAX];
+    int rc = hub_http__certificate_bytes_decode(text, len, out_new, out_len, why, sizeof(why));
+    if (rc == HUB_E_NOMEM) {
         hub_http__reply_error(r, 500, "ServerError", "NOMEM", "out of memory");
         return -1;
     }
-    if (strstr(text, "-----BEGIN") != NULL) {
-        memcpy(buf, text, len);
-        *out_new = buf;
-        *out_len = len;
-        return 0;
-    }
-    /* base64 DER, possibly wrapped over lines */
-    char *compact = malloc(len + 1);
-    size_t n = 0;
-    if (compact == NULL) {
-        free(buf);
-        hub_http__reply_error(r, 500, "ServerError", "NOMEM", "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++)
-        if (!isspace((unsigned char)text[i]))
-            compact[n++] = text[i];
-    struct hub_err err = {0};
-    int dlen = hub_base64_decode(compact, n, buf, len + 1, &err);
-    free(compact);
-    if (dlen <= 0) {
-        free(buf);
+    if (rc != 0) {
         hub_http__reply_error(r, 400, "ArgumentInvalid", t->bad,
-                              "%s is neither PEM nor base64-encoded DER: %s", t->what, err.msg);
+                              "%s is neither PEM nor base64-encoded DER: %s", t->what, why);
         return -1;
     }
-    *out_new = buf;
-    *out_len = (size_t)dlen;
     return 0;
 }
 

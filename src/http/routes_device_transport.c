@@ -37,7 +37,8 @@
  * which runs on the committer thread and only hands the job back to the
  * request's event base with event_base_once.
  *
- * Header -> property mapping (reference §3; names case-insensitive):
+ * Header -> property mapping (reference §3; names case-insensitive; the
+ * parsing is in transport_parse.c):
  *   iothub-app-{name}        application property {name} (name as sent)
  *   IoTHub-MessageId         messageId        IoTHub-CorrelationId   correlationId
  *   IoTHub-UserId            userId           IoTHub-To              to
@@ -74,11 +75,8 @@
 #include "msg/msg.h"
 #include "registry/registry.h"
 
-#define APP_PREFIX "iothub-app-"
 /* Node's sendEventBatch Content-Type (reference §3 "Batch telemetry"). */
 #define BATCH_CONTENT_TYPE "application/vnd.microsoft.iothub.json"
-/* Application properties per message; the store bounds their bytes too. */
-#define APP_MAX 64
 /* Messages per batch. The 256 KiB body bound allows ~20000 tiny ones; a cap
  * keeps one request from holding the commit queue's whole budget. */
 #define BATCH_MAX 500
@@ -87,165 +85,8 @@
 #define TOUCH_INTERVAL_S 10
 #define TOUCH_SLOTS      256
 
-/* ---- routing (pure) ------------------------------------------------------ */
-
-enum dt_op {
-    DT_NONE = 0,
-    DT_TELEMETRY,
-    DT_RECEIVE,
-    DT_COMPLETE, /* DELETE without ?reject */
-    DT_REJECT,
-    DT_ABANDON,
-};
-
-/* Which device-transport operation a request is; *lock_out points into
- * segments (the lock token) for settle operations. */
-static enum dt_op dt_classify(enum evhttp_cmd_type method, char (*s)[HUB_HTTP_SEGMENT_MAX],
-                              size_t n, bool has_reject, const char **lock_out)
-{
-    *lock_out = NULL;
-    if (n < 4 || strcmp(s[0], "devices") != 0 || strcmp(s[2], "messages") != 0)
-        return DT_NONE;
-    if (n == 4 && strcmp(s[3], "events") == 0)
-        return method == EVHTTP_REQ_POST ? DT_TELEMETRY : DT_NONE;
-    if (strcasecmp(s[3], "deviceBound") != 0)
-        return DT_NONE;
-    if (n == 4) /* POST here is the service's C2D send */
-        return method == EVHTTP_REQ_GET ? DT_RECEIVE : DT_NONE;
-    if (n == 5 && method == EVHTTP_REQ_DELETE) {
-        *lock_out = s[4];
-        return has_reject ? DT_REJECT : DT_COMPLETE;
-    }
-    if (n == 6 && method == EVHTTP_REQ_POST && strcmp(s[5], "abandon") == 0) {
-        *lock_out = s[4];
-        return DT_ABANDON;
-    }
-    return DT_NONE;
-}
-
-/* ---- header / batch property -> message property (pure) ------------------- */
-
-static const struct {
-    const char *name;
-    enum hub_sysprop sys;
-} sys_headers[] = {
-    {"IoTHub-MessageId", HUB_SYSPROP_MESSAGE_ID},
-    {"IoTHub-CorrelationId", HUB_SYSPROP_CORRELATION_ID},
-    {"IoTHub-UserId", HUB_SYSPROP_USER_ID},
-    {"IoTHub-To", HUB_SYSPROP_TO},
-    {"IoTHub-Expiry", HUB_SYSPROP_EXPIRY},
-    {"iothub-contenttype", HUB_SYSPROP_CONTENT_TYPE},
-    {"iothub-contentencoding", HUB_SYSPROP_CONTENT_ENCODING},
-    {"iothub-interface-id", HUB_SYSPROP_INTERFACE_ID},
-    {"dt-subject", HUB_SYSPROP_COMPONENT},
-};
-
-/* A message's properties being gathered; pointers are borrowed from the
- * headers or the batch JSON. */
-struct dt_props {
-    const char *sys[HUB_SYSPROP__COUNT];
-    struct hub_app_prop app[APP_MAX];
-    size_t app_count;
-};
-
-/* Adds header (or batch property) `name` = `value`: an application property,
- * a system property (the first of a duplicated header wins, as
- * evhttp_find_header would), or nothing (any other header: Authorization,
- * Host, IoTHub-Ack...). Returns 0, or -1 when there are more than APP_MAX
- * application properties. */
-static int dt_props_add(struct dt_props *p, const char *name, const char *value)
-{
-    size_t plen = strlen(APP_PREFIX);
-    if (strncasecmp(name, APP_PREFIX, plen) == 0) {
-        if (p->app_count == APP_MAX)
-            return -1;
-        /* An empty name stays empty: the store refuses it (400). */
-        p->app[p->app_count].key = name + plen;
-        p->app[p->app_count].value = value;
-        p->app_count++;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(sys_headers) / sizeof(sys_headers[0]); i++) {
-        if (strcasecmp(name, sys_headers[i].name) == 0) {
-            if (p->sys[sys_headers[i].sys] == NULL)
-                p->sys[sys_headers[i].sys] = value;
-            return 0;
-        }
-    }
-    return 0;
-}
-
-/* Fills msg from props (borrowed) for device_id. */
-static void dt_msg_build(const struct dt_props *p, const char *device_id,
-                         enum hub_device_auth_method method, const unsigned char *body,
-                         size_t body_len, struct hub_telemetry_msg *msg)
-{
-    memset(msg, 0, sizeof(*msg));
-    snprintf(msg->device_id, sizeof(msg->device_id), "%s", device_id);
-    msg->body = body;
-    msg->body_len = body_len;
-    memcpy(msg->sys, p->sys, sizeof(msg->sys));
-    msg->sys[HUB_SYSPROP_CONN_DEVICE_ID] = msg->device_id;
-    msg->sys[HUB_SYSPROP_CONN_AUTH_METHOD] = hub_device_auth_method_json(method);
-    msg->app = p->app;
-    msg->app_count = p->app_count;
-}
-
-/* One element of a batch: {"body": base64, "properties": {name: string}}.
- * On success *body_new (caller frees; may be NULL for an empty body) and
- * props point into elem. -1 with text in why. */
-static int dt_batch_elem(json_t *elem, struct dt_props *p, unsigned char **body_new,
-                         size_t *body_len, char *why, size_t why_cap)
-{
-    memset(p, 0, sizeof(*p));
-    *body_new = NULL;
-    *body_len = 0;
-    if (!json_is_object(elem)) {
-        snprintf(why, why_cap, "is not an object");
-        return -1;
-    }
-    json_t *b = json_object_get(elem, "body");
-    if (b != NULL && !json_is_string(b)) {
-        snprintf(why, why_cap, "has a body that is not a base64 string");
-        return -1;
-    }
-    json_t *props = json_object_get(elem, "properties");
-    if (props != NULL && !json_is_object(props)) {
-        snprintf(why, why_cap, "has properties that are not an object");
-        return -1;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach(props, key, val)
-    {
-        if (!json_is_string(val)) {
-            snprintf(why, why_cap, "property '%.64s' is not a string", key);
-            return -1;
-        }
-        if (dt_props_add(p, key, json_string_value(val)) != 0) {
-            snprintf(why, why_cap, "has more than %d application properties", APP_MAX);
-            return -1;
-        }
-    }
-    if (b == NULL || json_string_length(b) == 0)
-        return 0;
-    size_t cap = json_string_length(b) / 4 * 3 + 3;
-    unsigned char *out = malloc(cap);
-    if (out == NULL) {
-        snprintf(why, why_cap, "out of memory");
-        return -1;
-    }
-    struct hub_err err = {0};
-    int n = hub_base64_decode(json_string_value(b), json_string_length(b), out, cap, &err);
-    if (n < 0) {
-        free(out);
-        snprintf(why, why_cap, "body is not base64: %.100s", err.msg);
-        return -1;
-    }
-    *body_new = out;
-    *body_len = (size_t)n;
-    return 0;
-}
+/* The pure parts (routing, header and batch properties -> message
+ * properties, times) are in transport_parse.c. */
 
 /* ---- authentication ------------------------------------------------------ */
 
@@ -653,20 +494,20 @@ static void telemetry_submit(struct tel_job *job, struct hub_http_request *r, co
 {
     struct hub_telemetry_msg msg;
     if (!batch) {
-        struct dt_props p;
+        struct hub_http_dt_props p;
         memset(&p, 0, sizeof(p));
         struct evkeyvalq *headers = evhttp_request_get_input_headers(r->req);
         for (struct evkeyval *h = headers->tqh_first; h != NULL; h = h->next.tqe_next) {
-            if (dt_props_add(&p, h->key, h->value) != 0) {
+            if (hub_http__dt_props_add(&p, h->key, h->value) != 0) {
                 job->fail_status = 400;
                 job->fail_code = "ArgumentInvalid";
                 job->fail_reason = "TOO_MANY_PROPERTIES";
                 snprintf(job->fail_text, sizeof(job->fail_text),
-                         "at most %d iothub-app-* properties", APP_MAX);
+                         "at most %d iothub-app-* properties", HUB_HTTP_APP_MAX);
                 return;
             }
         }
-        dt_msg_build(&p, id, method, body, len, &msg);
+        hub_http__dt_msg_build(&p, id, hub_device_auth_method_json(method), body, len, &msg);
         job_append(job, r, &msg);
         return;
     }
@@ -693,11 +534,11 @@ static void telemetry_submit(struct tel_job *job, struct hub_http_request *r, co
      * stores nothing. */
     size_t count = json_array_size(arr);
     for (size_t i = 0; i < count; i++) {
-        struct dt_props p;
+        struct hub_http_dt_props p;
         unsigned char *b = NULL;
         size_t blen = 0;
         char why[160];
-        if (dt_batch_elem(json_array_get(arr, i), &p, &b, &blen, why, sizeof(why)) != 0) {
+        if (hub_http__dt_batch_elem(json_array_get(arr, i), &p, &b, &blen, why, sizeof(why)) != 0) {
             job->fail_status = 400;
             job->fail_code = "ArgumentInvalid";
             job->fail_reason = "BAD_BATCH";
@@ -708,18 +549,18 @@ static void telemetry_submit(struct tel_job *job, struct hub_http_request *r, co
         free(b);
     }
     for (size_t i = 0; i < count; i++) {
-        struct dt_props p;
+        struct hub_http_dt_props p;
         unsigned char *b = NULL;
         size_t blen = 0;
         char why[160];
-        if (dt_batch_elem(json_array_get(arr, i), &p, &b, &blen, why, sizeof(why)) != 0) {
+        if (hub_http__dt_batch_elem(json_array_get(arr, i), &p, &b, &blen, why, sizeof(why)) != 0) {
             job->fail_status = 500; /* it validated a moment ago: out of memory */
             job->fail_code = "ServerError";
             job->fail_reason = "NOMEM";
             snprintf(job->fail_text, sizeof(job->fail_text), "batch element %zu %s", i, why);
             break;
         }
-        dt_msg_build(&p, id, method, b, blen, &msg);
+        hub_http__dt_msg_build(&p, id, hub_device_auth_method_json(method), b, blen, &msg);
         int rc = job_append(job, r, &msg);
         free(b);
         if (rc != 0)
@@ -784,16 +625,6 @@ static void telemetry_post(struct hub_http_request *r, const char *id,
 
 /* ---- cloud-to-device ----------------------------------------------------- */
 
-/* "2026-01-01T00:00:00.000Z" */
-static void iso_ms(int64_t ms, char out[32])
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
-}
-
 /* Adds a response header unless evhttp refuses the value (CR/LF inside). */
 static void add_header(struct evkeyvalq *out, const char *name, const char *value)
 {
@@ -823,12 +654,12 @@ static void c2d_receive(struct hub_http_request *r, const char *id)
     add_header(out, "iothub-to", m.sys[HUB_SYSPROP_TO]);
     add_header(out, "iothub-contenttype", m.sys[HUB_SYSPROP_CONTENT_TYPE]);
     add_header(out, "iothub-contentencoding", m.sys[HUB_SYSPROP_CONTENT_ENCODING]);
-    char when[32];
+    char when[HUB_HTTP_ISO_MS_SIZE];
     if (m.expiry_ms > 0) {
-        iso_ms(m.expiry_ms, when);
+        hub_http__iso_ms_format(m.expiry_ms, when);
         add_header(out, "iothub-expiry", when);
     }
-    iso_ms(m.enqueued_ms, when);
+    hub_http__iso_ms_format(m.enqueued_ms, when);
     add_header(out, "iothub-enqueuedtime", when);
     char num[24];
     snprintf(num, sizeof(num), "%lld", (long long)m.seq);
@@ -836,8 +667,8 @@ static void c2d_receive(struct hub_http_request *r, const char *id)
     snprintf(num, sizeof(num), "%lld", (long long)m.delivery_count);
     add_header(out, "iothub-deliverycount", num);
     for (size_t i = 0; i < m.app_count; i++) {
-        char name[HUB_HTTP_SEGMENT_MAX + sizeof(APP_PREFIX)];
-        snprintf(name, sizeof(name), APP_PREFIX "%s", m.app[i].key);
+        char name[HUB_HTTP_SEGMENT_MAX + sizeof(HUB_HTTP_APP_PREFIX)];
+        snprintf(name, sizeof(name), HUB_HTTP_APP_PREFIX "%s", m.app[i].key);
         add_header(out, name, m.app[i].value != NULL ? m.app[i].value : "");
     }
     evhttp_add_header(out, "Content-Type", "application/octet-stream");
@@ -891,34 +722,35 @@ int hub_http__route_device_transport(struct hub_http_request *r)
     char reject[HUB_HTTP_SEGMENT_MAX];
     bool has_reject = hub_http__query_get(r, "reject", reject, sizeof(reject)) != 0;
     const char *lock = NULL;
-    enum dt_op op = dt_classify(r->method, r->segments, r->segment_count, has_reject, &lock);
-    if (op == DT_NONE)
+    enum hub_http_dt_op op =
+        hub_http__dt_classify(r->method, r->segments, r->segment_count, has_reject, &lock);
+    if (op == HUB_HTTP_DT_NONE)
         return 0;
     const char *id = r->segments[1];
     enum hub_device_auth_method method = HUB_DEVICE_AUTH_NONE;
     if (dt_authenticate(r, id, &method) != 0)
         return 1;
-    if (op != DT_TELEMETRY && r->env->c2d == NULL) {
+    if (op != HUB_HTTP_DT_TELEMETRY && r->env->c2d == NULL) {
         hub_http__reply_error(r, 500, "ServerError", "INTERNAL", "no C2D queue configured");
         return 1;
     }
     switch (op) {
-    case DT_TELEMETRY:
+    case HUB_HTTP_DT_TELEMETRY:
         telemetry_post(r, id, method);
         break;
-    case DT_RECEIVE:
+    case HUB_HTTP_DT_RECEIVE:
         c2d_receive(r, id);
         break;
-    case DT_COMPLETE:
+    case HUB_HTTP_DT_COMPLETE:
         c2d_settle(r, id, lock, HUB_C2D_COMPLETE);
         break;
-    case DT_REJECT:
+    case HUB_HTTP_DT_REJECT:
         c2d_settle(r, id, lock, HUB_C2D_REJECT);
         break;
-    case DT_ABANDON:
+    case HUB_HTTP_DT_ABANDON:
         c2d_settle(r, id, lock, HUB_C2D_ABANDON);
         break;
-    case DT_NONE:
+    case HUB_HTTP_DT_NONE:
         break;
     }
     return 1;

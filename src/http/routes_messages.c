@@ -38,32 +38,6 @@
 
 /* ---- C2D send ------------------------------------------------------------ */
 
-/* "2026-01-01T00:00:00Z" or with fractional seconds → Unix ms; -1 if malformed. */
-static int64_t parse_iso_ms(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (rest == NULL)
-        return -1;
-    int64_t ms = 0;
-    if (*rest == '.') {
-        rest++;
-        int digits = 0;
-        while (*rest >= '0' && *rest <= '9') {
-            if (digits < 3)
-                ms = ms * 10 + (*rest - '0');
-            digits++;
-            rest++;
-        }
-        for (; digits < 3; digits++)
-            ms *= 10;
-    }
-    if (strcmp(rest, "Z") != 0 && strcmp(rest, "+00:00") != 0)
-        return -1;
-    return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
 static void c2d_send(struct hub_http_request *r, const char *device_id)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
@@ -92,7 +66,7 @@ static void c2d_send(struct hub_http_request *r, const char *device_id)
 
     const char *expiry = hub_http__header(r, "IoTHub-Expiry");
     if (expiry != NULL) {
-        msg.expiry_ms = parse_iso_ms(expiry);
+        msg.expiry_ms = hub_http__iso_ms_parse(expiry);
         if (msg.expiry_ms <= msg.enqueued_ms) {
             hub_http__reply_error(r, 400, "ArgumentInvalid", "BAD_EXPIRY",
                                   "IoTHub-Expiry must be a future UTC time like "
@@ -232,12 +206,8 @@ static int64_t mono_ms(void)
 
 static json_t *telemetry_json(const struct hub_telemetry_msg *m)
 {
-    char when[40];
-    time_t secs = (time_t)(m->enqueued_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + n, sizeof(when) - n, ".%03dZ", (int)(m->enqueued_ms % 1000));
+    char when[HUB_HTTP_ISO_MS_SIZE];
+    hub_http__iso_ms_format(m->enqueued_ms, when);
 
     json_t *props = json_object();
     for (size_t i = 0; i < m->app_count; i++)

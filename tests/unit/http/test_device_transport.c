@@ -1,8 +1,9 @@
 /*
- * The device HTTPS transport's pure parts (routes_device_transport.c, included
- * to reach its statics): which requests it takes, where each header goes,
- * batch elements, the refusal status table, the path id rules, and that the
- * synthesized CONNECT goes through the device layer's SAS decision.
+ * The device HTTPS transport's pure parts: which requests it takes, where
+ * each header goes, batch elements and the ISO-8601 times (transport_parse.c);
+ * the refusal status table, the path id rules, and that the synthesized
+ * CONNECT goes through the device layer's SAS decision
+ * (routes_device_transport.c, included to reach its statics).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,35 +32,41 @@ static void test_classify_table(void **state)
         enum evhttp_cmd_type method;
         const char *path;
         bool reject;
-        enum dt_op op;
+        enum hub_http_dt_op op;
         const char *lock; /* NULL: none */
     } cases[] = {
-        {EVHTTP_REQ_POST, "/devices/d1/messages/events", false, DT_TELEMETRY, NULL},
-        {EVHTTP_REQ_GET, "/devices/d1/messages/events", false, DT_NONE, NULL},
-        {EVHTTP_REQ_POST, "/devices/d1/messages/Events", false, DT_NONE, NULL},
-        {EVHTTP_REQ_GET, "/devices/d1/messages/deviceBound", false, DT_RECEIVE, NULL},
-        {EVHTTP_REQ_GET, "/devices/d1/messages/devicebound", false, DT_RECEIVE, NULL},
-        {EVHTTP_REQ_GET, "/devices/d1/messages/DEVICEBOUND", false, DT_RECEIVE, NULL},
+        {EVHTTP_REQ_POST, "/devices/d1/messages/events", false, HUB_HTTP_DT_TELEMETRY, NULL},
+        {EVHTTP_REQ_GET, "/devices/d1/messages/events", false, HUB_HTTP_DT_NONE, NULL},
+        {EVHTTP_REQ_POST, "/devices/d1/messages/Events", false, HUB_HTTP_DT_NONE, NULL},
+        {EVHTTP_REQ_GET, "/devices/d1/messages/deviceBound", false, HUB_HTTP_DT_RECEIVE, NULL},
+        {EVHTTP_REQ_GET, "/devices/d1/messages/devicebound", false, HUB_HTTP_DT_RECEIVE, NULL},
+        {EVHTTP_REQ_GET, "/devices/d1/messages/DEVICEBOUND", false, HUB_HTTP_DT_RECEIVE, NULL},
         /* the service's C2D send shares the path: never ours */
-        {EVHTTP_REQ_POST, "/devices/d1/messages/deviceBound", false, DT_NONE, NULL},
-        {EVHTTP_REQ_DELETE, "/devices/d1/messages/devicebound/tok", false, DT_COMPLETE, "tok"},
-        {EVHTTP_REQ_DELETE, "/devices/d1/messages/devicebound/tok", true, DT_REJECT, "tok"},
-        {EVHTTP_REQ_POST, "/devices/d1/messages/devicebound/tok/abandon", false, DT_ABANDON, "tok"},
-        {EVHTTP_REQ_POST, "/devices/d1/messages/devicebound/tok/Abandon", false, DT_NONE, NULL},
-        {EVHTTP_REQ_DELETE, "/devices/d1/messages/devicebound/tok/abandon", false, DT_NONE, NULL},
-        {EVHTTP_REQ_GET, "/devices/d1/messages/devicebound/tok", false, DT_NONE, NULL},
-        {EVHTTP_REQ_POST, "/devices/d1/modules/m1/messages/events", false, DT_NONE, NULL},
-        {EVHTTP_REQ_DELETE, "/devices/d1/commands", false, DT_NONE, NULL},
-        {EVHTTP_REQ_GET, "/devices/d1", false, DT_NONE, NULL},
-        {EVHTTP_REQ_GET, "/messages/events", false, DT_NONE, NULL},
-        {EVHTTP_REQ_POST, "/twins/d1/messages/events", false, DT_NONE, NULL},
+        {EVHTTP_REQ_POST, "/devices/d1/messages/deviceBound", false, HUB_HTTP_DT_NONE, NULL},
+        {EVHTTP_REQ_DELETE, "/devices/d1/messages/devicebound/tok", false, HUB_HTTP_DT_COMPLETE,
+         "tok"},
+        {EVHTTP_REQ_DELETE, "/devices/d1/messages/devicebound/tok", true, HUB_HTTP_DT_REJECT,
+         "tok"},
+        {EVHTTP_REQ_POST, "/devices/d1/messages/devicebound/tok/abandon", false,
+         HUB_HTTP_DT_ABANDON, "tok"},
+        {EVHTTP_REQ_POST, "/devices/d1/messages/devicebound/tok/Abandon", false, HUB_HTTP_DT_NONE,
+         NULL},
+        {EVHTTP_REQ_DELETE, "/devices/d1/messages/devicebound/tok/abandon", false, HUB_HTTP_DT_NONE,
+         NULL},
+        {EVHTTP_REQ_GET, "/devices/d1/messages/devicebound/tok", false, HUB_HTTP_DT_NONE, NULL},
+        {EVHTTP_REQ_POST, "/devices/d1/modules/m1/messages/events", false, HUB_HTTP_DT_NONE, NULL},
+        {EVHTTP_REQ_DELETE, "/devices/d1/commands", false, HUB_HTTP_DT_NONE, NULL},
+        {EVHTTP_REQ_GET, "/devices/d1", false, HUB_HTTP_DT_NONE, NULL},
+        {EVHTTP_REQ_GET, "/messages/events", false, HUB_HTTP_DT_NONE, NULL},
+        {EVHTTP_REQ_POST, "/twins/d1/messages/events", false, HUB_HTTP_DT_NONE, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char seg[HUB_HTTP_MAX_SEGMENTS][HUB_HTTP_SEGMENT_MAX];
         size_t n = 0;
         set_path(seg, &n, cases[i].path);
         const char *lock = "unset";
-        enum dt_op op = dt_classify(cases[i].method, seg, n, cases[i].reject, &lock);
+        enum hub_http_dt_op op =
+            hub_http__dt_classify(cases[i].method, seg, n, cases[i].reject, &lock);
         if (op != cases[i].op)
             fail_msg("%s: op %d, want %d", cases[i].path, op, cases[i].op);
         if (cases[i].lock == NULL)
@@ -98,9 +105,9 @@ static void test_props_table(void **state)
         {"x-iothub-app-k", -1, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct dt_props p;
+        struct hub_http_dt_props p;
         memset(&p, 0, sizeof(p));
-        assert_int_equal(dt_props_add(&p, cases[i].name, "v"), 0);
+        assert_int_equal(hub_http__dt_props_add(&p, cases[i].name, "v"), 0);
         for (int s = 0; s < HUB_SYSPROP__COUNT; s++) {
             if (s == cases[i].sys)
                 assert_non_null(p.sys[s]);
@@ -121,31 +128,31 @@ static void test_props_table(void **state)
 static void test_props_duplicates_and_bound(void **state)
 {
     (void)state;
-    struct dt_props p;
+    struct hub_http_dt_props p;
     memset(&p, 0, sizeof(p));
-    assert_int_equal(dt_props_add(&p, "IoTHub-MessageId", "first"), 0);
-    assert_int_equal(dt_props_add(&p, "iothub-messageid", "second"), 0);
+    assert_int_equal(hub_http__dt_props_add(&p, "IoTHub-MessageId", "first"), 0);
+    assert_int_equal(hub_http__dt_props_add(&p, "iothub-messageid", "second"), 0);
     assert_string_equal(p.sys[HUB_SYSPROP_MESSAGE_ID], "first");
-    char names[APP_MAX + 1][32];
-    for (int i = 0; i < APP_MAX; i++) {
+    char names[HUB_HTTP_APP_MAX + 1][32];
+    for (int i = 0; i < HUB_HTTP_APP_MAX; i++) {
         snprintf(names[i], sizeof(names[i]), "iothub-app-k%d", i);
-        assert_int_equal(dt_props_add(&p, names[i], "v"), 0);
+        assert_int_equal(hub_http__dt_props_add(&p, names[i], "v"), 0);
     }
-    assert_int_equal(p.app_count, APP_MAX);
-    assert_int_equal(dt_props_add(&p, "iothub-app-onemore", "v"), -1);
-    assert_int_equal(p.app_count, APP_MAX);
+    assert_int_equal(p.app_count, HUB_HTTP_APP_MAX);
+    assert_int_equal(hub_http__dt_props_add(&p, "iothub-app-onemore", "v"), -1);
+    assert_int_equal(p.app_count, HUB_HTTP_APP_MAX);
     /* system headers still land once the application bound is reached */
-    assert_int_equal(dt_props_add(&p, "IoTHub-CorrelationId", "c"), 0);
+    assert_int_equal(hub_http__dt_props_add(&p, "IoTHub-CorrelationId", "c"), 0);
     assert_string_equal(p.sys[HUB_SYSPROP_CORRELATION_ID], "c");
 }
 
 static void test_msg_build_adds_connection_properties(void **state)
 {
     (void)state;
-    struct dt_props p;
+    struct hub_http_dt_props p;
     memset(&p, 0, sizeof(p));
-    dt_props_add(&p, "iothub-app-a", "1");
-    dt_props_add(&p, "IoTHub-MessageId", "m1");
+    hub_http__dt_props_add(&p, "iothub-app-a", "1");
+    hub_http__dt_props_add(&p, "IoTHub-MessageId", "m1");
     static const struct {
         enum hub_device_auth_method m;
         const char *needle;
@@ -156,7 +163,8 @@ static void test_msg_build_adds_connection_properties(void **state)
     };
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         struct hub_telemetry_msg msg;
-        dt_msg_build(&p, "dev1", methods[i].m, (const unsigned char *)"hi", 2, &msg);
+        hub_http__dt_msg_build(&p, "dev1", hub_device_auth_method_json(methods[i].m),
+                               (const unsigned char *)"hi", 2, &msg);
         assert_string_equal(msg.device_id, "dev1");
         assert_string_equal(msg.sys[HUB_SYSPROP_CONN_DEVICE_ID], "dev1");
         assert_non_null(strstr(msg.sys[HUB_SYSPROP_CONN_AUTH_METHOD], methods[i].needle));
@@ -196,11 +204,11 @@ static void test_batch_elements(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *elem = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
         assert_non_null(elem);
-        struct dt_props p;
+        struct hub_http_dt_props p;
         unsigned char *body = NULL;
         size_t len = 99;
         char why[160] = "";
-        int rc = dt_batch_elem(elem, &p, &body, &len, why, sizeof(why));
+        int rc = hub_http__dt_batch_elem(elem, &p, &body, &len, why, sizeof(why));
         if (rc != cases[i].rc)
             fail_msg("%s: rc %d (%s)", cases[i].json, rc, why);
         if (rc == 0) {
@@ -220,14 +228,59 @@ static void test_batch_elements(void **state)
     }
     json_t *elem =
         json_loads("{\"body\":\"eA==\",\"properties\":{\"iothub-messageid\":\"m7\"}}", 0, NULL);
-    struct dt_props p;
+    struct hub_http_dt_props p;
     unsigned char *body = NULL;
     size_t len = 0;
     char why[160];
-    assert_int_equal(dt_batch_elem(elem, &p, &body, &len, why, sizeof(why)), 0);
+    assert_int_equal(hub_http__dt_batch_elem(elem, &p, &body, &len, why, sizeof(why)), 0);
     assert_string_equal(p.sys[HUB_SYSPROP_MESSAGE_ID], "m7");
     free(body);
     json_decref(elem);
+}
+
+/* IoTHub-Expiry in (routes_messages.c), iothub-expiry / enqueuedtime out. */
+static void test_iso_ms_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int64_t ms; /* -1: refused */
+    } cases[] = {
+        {"2026-01-01T00:00:00Z", 1767225600000},
+        {"2026-01-01T00:00:00+00:00", 1767225600000},
+        {"2026-01-01T00:00:00.5Z", 1767225600500},
+        {"2026-01-01T00:00:00.05Z", 1767225600050},
+        {"2026-01-01T00:00:00.123456Z", 1767225600123}, /* past ms: dropped, not rounded */
+        {"2026-01-01T00:00:00.Z", 1767225600000},
+        {"2000-02-29T23:59:59.999Z", 951868799999},
+        {"2026-01-01T00:00:00", -1},       /* no zone */
+        {"2026-01-01T00:00:00+01:00", -1}, /* UTC only */
+        {"2026-01-01T00:00:00ZZ", -1},
+        {"2026-01-01T00:00:00.1x", -1},
+        {"2026-01-01 00:00:00Z", -1},
+        {"2026-13-01T00:00:00Z", -1},
+        {"tomorrow", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = hub_http__iso_ms_parse(cases[i].in);
+        if (ms != cases[i].ms)
+            fail_msg("'%s': %lld, want %lld", cases[i].in, (long long)ms, (long long)cases[i].ms);
+    }
+    static const struct {
+        int64_t ms;
+        const char *out;
+    } fmt[] = {
+        {0, "1970-01-01T00:00:00.000Z"},
+        {1767225600123, "2026-01-01T00:00:00.123Z"},
+        {951868799999, "2000-02-29T23:59:59.999Z"},
+    };
+    for (size_t i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++) {
+        char out[HUB_HTTP_ISO_MS_SIZE];
+        hub_http__iso_ms_format(fmt[i].ms, out);
+        assert_string_equal(out, fmt[i].out);
+        assert_int_equal(hub_http__iso_ms_parse(out), fmt[i].ms);
+    }
 }
 
 static void test_refusal_status_table(void **state)
@@ -431,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_props_table),
         cmocka_unit_test(test_props_duplicates_and_bound),
         cmocka_unit_test(test_msg_build_adds_connection_properties),
+        cmocka_unit_test(test_iso_ms_table),
         cmocka_unit_test(test_batch_elements),
         cmocka_unit_test(test_refusal_status_table),
         cmocka_unit_test(test_identify_path_id),

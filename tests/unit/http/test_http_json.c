@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/http_int.h"
 #include "http/json_map.h"
 #include "query/query.h"
 #include "registry/registry.h"
@@ -207,6 +208,64 @@ static void test_twin_patch_reported_refused(void **state)
         if (hub_http__twin_patch_has_reported(cases[i].body, strlen(cases[i].body)) !=
             cases[i].has_reported)
             fail_msg("case %zu (%s): wanted %d", i, cases[i].body, cases[i].has_reported);
+}
+
+/* The "certificate" / "crl" text of an upload: PEM passes as is, anything
+ * else must be base64 (line-wrapped allowed) of at least one byte. */
+static void test_certificate_bytes_decode(void **state)
+{
+    (void)state;
+    static const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    static const struct {
+        const char *text;
+        size_t len; /* 0: strlen(text) */
+        int rc;
+        const char *bytes; /* what pki gets, when rc == 0 */
+        size_t bytes_len;
+    } cases[] = {
+        {pem, 0, 0, pem, sizeof(pem) - 1},
+        /* the marker anywhere makes it PEM: the loader then decides */
+        {"junk -----BEGIN X", 0, 0, "junk -----BEGIN X", 17},
+        {"aGVsbG8=", 0, 0, "hello", 5},
+        {" aGVs\r\nbG8=\n\t", 0, 0, "hello", 5},
+        {"AAEC", 0, 0, "\x00\x01\x02", 3},
+        {"aGVsbG8", 0, HUB_E_INVALID_ARG, NULL, 0}, /* unpadded */
+        {"not base64!", 0, HUB_E_INVALID_ARG, NULL, 0},
+        {" \n\t", 0, HUB_E_INVALID_ARG, NULL, 0}, /* nothing to decode */
+        /* a marker after a NUL does not count (a C string ends there) */
+        {"AAEC\0-----BEGIN X", 17, HUB_E_INVALID_ARG, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = cases[i].len != 0 ? cases[i].len : strlen(cases[i].text);
+        /* exactly len bytes, no NUL after them: the decoder must not need one */
+        char *text = malloc(len);
+        assert_non_null(text);
+        memcpy(text, cases[i].text, len);
+        unsigned char *out = (unsigned char *)"unset";
+        size_t out_len = 99;
+        char why[HUB_ERR_MSG_MAX] = "unset";
+        int rc = hub_http__certificate_bytes_decode(text, len, &out, &out_len, why, sizeof(why));
+        if (rc != cases[i].rc)
+            fail_msg("case %zu: rc %d, want %d (%s)", i, rc, cases[i].rc, why);
+        if (rc == 0) {
+            assert_int_equal(out_len, cases[i].bytes_len);
+            assert_memory_equal(out, cases[i].bytes, out_len);
+            free(out);
+        } else {
+            assert_null(out);
+            assert_int_equal(out_len, 0);
+            assert_string_not_equal(why, "unset");
+        }
+        free(text);
+    }
+    /* the base64 decoder's reason reaches the caller */
+    unsigned char *out = NULL;
+    size_t out_len = 0;
+    char why[HUB_ERR_MSG_MAX] = "";
+    assert_int_equal(
+        hub_http__certificate_bytes_decode("!!!!", 4, &out, &out_len, why, sizeof(why)),
+        HUB_E_INVALID_ARG);
+    assert_true(strlen(why) > 0);
 }
 
 static void test_query_cursor_round_trip(void **state)
@@ -511,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_device_from_json_refusals),
         cmocka_unit_test(test_ca_json_shape),
         cmocka_unit_test(test_twin_patch_reported_refused),
+        cmocka_unit_test(test_certificate_bytes_decode),
         cmocka_unit_test(test_query_cursor_round_trip),
         cmocka_unit_test(test_query_store_filter),
         cmocka_unit_test(test_query_errors_name_the_column),

@@ -36,6 +36,15 @@ static void test_pct_decode_table(void **state)
     }
     char small[4];
     assert_int_equal(hub_http__pct_decode("abcd", 4, small, sizeof(small), 0), -1);
+    /* cap 0: no room for the NUL either, and out is not written */
+    char guard[1] = {'x'};
+    assert_int_equal(hub_http__pct_decode("", 0, guard, 0, 0), -1);
+    assert_int_equal(hub_http__pct_decode("a", 1, guard, 0, 0), -1);
+    assert_int_equal(guard[0], 'x');
+    /* cap 1: only the empty string fits */
+    assert_int_equal(hub_http__pct_decode("", 0, guard, 1, 0), 0);
+    assert_int_equal(guard[0], '\0');
+    assert_int_equal(hub_http__pct_decode("a", 1, guard, 1, 0), -1);
 }
 
 static void test_split_path(void **state)
