@@ -52,6 +52,7 @@ e2e: build
 	./tests/e2e/hostile.sh $(BUILD)
 	./tests/e2e/hostile_flood.sh $(BUILD)
 	./tests/e2e/revocation.sh $(BUILD)
+	./tests/e2e/resumption.sh $(BUILD)
 	./tests/e2e/crash_loop.sh $(BUILD)
 	./tests/e2e/disk_full.sh $(BUILD)
 	./tests/e2e/valgrind.sh $(BUILD)

@@ -148,8 +148,19 @@ static void finalize(struct hub_device_conn *c)
         event_free(c->timer);
     if (c->resume != NULL)
         event_free(c->resume);
-    if (c->bev != NULL)
+    if (c->bev != NULL) {
+        /* OpenSSL drops a session from the resumption cache when its SSL is
+         * freed without a close_notify sent (a "bad" session), and
+         * bufferevent_openssl sends none: say goodbye for connections that
+         * authenticated, so their device can resume (net.c). Best effort,
+         * one small record; a refused or failed connection is not kept. */
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        if (ssl != NULL && c->method != HUB_DEVICE_AUTH_NONE && SSL_is_init_finished(ssl)) {
+            if (SSL_shutdown(ssl) < 0)
+                ERR_clear_error();
+        }
         bufferevent_free(c->bev); /* closes the socket, frees the SSL */
+    }
     c->timer = c->resume = NULL;
     c->bev = NULL;
     struct hub_device_server *s = c->server;
@@ -441,17 +452,20 @@ static int handle_connect(struct hub_device_conn *c, const struct hub_mqtt_conne
     hub_log_int(&line, "session_present", session_present);
     hub_log_end(&line);
 
+    int64_t now = now_ms(c);
+    c->last_rx_ms = now;
+    /* Setting Connected also moves lastActivityTime (store): the next touch
+     * is due an interval from now. Only if that write failed, touch now. */
+    c->last_touch_ms = now;
     if (hub_registry_device_conn_state_set(ep->env.registry, c->device_id, HUB_CONN_CONNECTED,
                                            &err) != 0) {
         hub_log_begin(&line, HUB_LOG_WARN, "conn_state_failed");
         hub_log_str(&line, "device", c->device_id);
         hub_log_err(&line, &err);
         hub_log_end(&line);
+        c->last_touch_ms = now - (int64_t)ep->env.activity_interval_s * 1000;
+        activity_touch(c, now);
     }
-    int64_t now = now_ms(c);
-    c->last_rx_ms = now;
-    c->last_touch_ms = now - (int64_t)ep->env.activity_interval_s * 1000;
-    activity_touch(c, now);
     arm_live_timer(c);
     c->c2d_subscribed = c2d_sub;
     unsigned subs = session_present ? hub_device__dir_subs(ep->dir, c->device_id) : 0;
@@ -895,10 +909,6 @@ void hub_device__conn_accept(struct hub_device_server *s, int fd, const struct s
         hub_log_kv(HUB_LOG_WARN, "mqtt_accept_failed", "detail", "out of memory", NULL);
         return;
     }
-    /* Resumed sessions carry the leaf but not the intermediates, and a CA
-     * device must present its chain on every connection (reference §6). */
-    SSL_set_options(ssl, SSL_OP_NO_TICKET);
-    SSL_set_num_tickets(ssl, 0);
     atomic_init(&c->refs, 1); /* the server list's */
     c->ep = s->ep;
     c->server = s;

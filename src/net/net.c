@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -22,11 +26,105 @@ int hub_net_init(struct hub_err *err)
     return 0;
 }
 
+/* Sessions kept for resumption on contexts that ask for a client chain
+ * (OpenSSL's default count): ~1 KiB each while their device is connected
+ * (the certificates are shared with the live connection), ~6 KiB once it
+ * is gone (the parsed leaf), so at most ~120 MiB; the oldest goes first.
+ * An hour covers the usual reconnect of a device. */
+#define HUB_NET_SESSION_CACHE_MAX 20480
+#define HUB_NET_SESSION_TIMEOUT_S 3600
+
 static int always_accept_peer_cert(int preverify_ok, X509_STORE_CTX *ctx)
 {
     /* The policy (pki) runs after the handshake, where it can explain itself. */
     (void)preverify_ok;
     (void)ctx;
+    return 1;
+}
+
+/*
+ * Presented CA certificates, shared (why): every device of a fleet presents
+ * the same intermediate(s), and each handshake's parsed copy (~4 KiB of
+ * X509, names, extensions, public key) would live as long as the
+ * connection and its cached session. After OpenSSL parsed a chain, each
+ * certificate after the leaf is looked up by the SHA-256 of its DER: a hit
+ * replaces the fresh copy with the shared one (same bytes, so the same
+ * certificate for every later check), a miss publishes it. Bounded:
+ * CA_SHARE_SLOTS entries, direct-mapped, a newer certificate replacing an
+ * older one; process lifetime. Published certificates have OpenSSL's lazy
+ * caches filled first, so concurrent readers never write to them
+ * (pki_verify.c relies on the same for anchors).
+ */
+#define CA_SHARE_SLOTS 1024
+/* Certificates after the leaf looked up per handshake; more is junk. */
+#define CA_SHARE_PER_CHAIN 4
+
+struct ca_share_slot {
+    unsigned char key[32];
+    X509 *x; /* one reference, or NULL */
+};
+static struct ca_share_slot ca_share[CA_SHARE_SLOTS];
+static pthread_mutex_t ca_share_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The shared copy of x (a new reference), or NULL when x was published or
+ * cannot be shared. */
+static X509 *ca_share_get1(X509 *x)
+{
+    unsigned char key[32];
+    unsigned int len = 0;
+    if (X509_digest(x, EVP_sha256(), key, &len) != 1 || len != sizeof(key))
+        return NULL;
+    size_t slot = ((size_t)key[0] | (size_t)key[1] << 8) % CA_SHARE_SLOTS;
+    pthread_mutex_lock(&ca_share_mu);
+    struct ca_share_slot *e = &ca_share[slot];
+    if (e->x != NULL && memcmp(e->key, key, sizeof(key)) == 0) {
+        X509 *hit = X509_up_ref(e->x) ? e->x : NULL;
+        pthread_mutex_unlock(&ca_share_mu);
+        return hit;
+    }
+    pthread_mutex_unlock(&ca_share_mu);
+    /* Miss: fill the lazy caches while x is still this handshake's only. */
+    (void)X509_get_extension_flags(x);
+    (void)X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x));
+    (void)X509_get0_pubkey(x);
+    if (!X509_up_ref(x))
+        return NULL;
+    pthread_mutex_lock(&ca_share_mu);
+    X509 *old = e->x;
+    memcpy(e->key, key, sizeof(key));
+    e->x = x;
+    pthread_mutex_unlock(&ca_share_mu);
+    X509_free(old);
+    return NULL;
+}
+
+/*
+ * Replaces OpenSSL's own chain verification on contexts that ask for a
+ * client chain. Why: its result was ignored anyway (always_accept_peer_cert;
+ * the hub's policy runs after the handshake on every connection that uses
+ * the certificate, pki_verify.c), but X509_verify_cert still built a chain,
+ * checked the presented signatures and extensions: ~100 us per handshake
+ * for nothing. Here the presented chain (leaf first, what becomes the
+ * session's peer chain) only has its CA certificates shared (above).
+ */
+static int presented_chain_accept(X509_STORE_CTX *ctx, void *arg)
+{
+    (void)arg;
+    STACK_OF(X509) *sk = X509_STORE_CTX_get0_untrusted(ctx);
+    int n = sk != NULL ? sk_X509_num(sk) : 0;
+    for (int i = 1; i < n && i <= CA_SHARE_PER_CHAIN; i++) {
+        X509 *x = sk_X509_value(sk, i);
+        X509 *shared = x != NULL ? ca_share_get1(x) : NULL;
+        if (shared == NULL)
+            continue;
+        if (shared == x) {
+            X509_free(shared);
+            continue;
+        }
+        sk_X509_set(sk, i, shared); /* the stack's reference moves to shared */
+        X509_free(x);
+    }
+    ERR_clear_error();
     return 1;
 }
 
@@ -60,13 +158,27 @@ int hub_net_tls_server_ctx_new(const struct hub_net_tls_opts *opts, SSL_CTX **ou
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
     if (opts->request_client_cert) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, always_accept_peer_cert);
-        /* A resumed session (TLS 1.2 id or TLS 1.3 ticket) does not bring the
-         * device's intermediates again, so its chain could not be validated:
-         * every connection that may carry a device certificate gets a full
-         * handshake. */
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_cert_verify_callback(ctx, presented_chain_accept, NULL);
+        /*
+         * Resumption, stateful only (why): a resumed connection must still be
+         * authenticated as a full one is (device enabled, CA verified, chain
+         * not revoked, by the pki validator against the current trust
+         * snapshot), and that needs the device's whole chain. A stateless
+         * ticket (TLS 1.2 RFC 5077 or TLS 1.3's default) serializes only the
+         * leaf; a session kept in this process's cache keeps the chain
+         * OpenSSL parsed during the full handshake (the SSL_SESSION's
+         * peer_chain, shared by reference, never re-parsed), so
+         * SSL_get_peer_cert_chain answers the same on a resumed connection
+         * and the protocol layers validate it again unchanged. TLS 1.3 with
+         * SSL_OP_NO_TICKET sends stateful tickets (a cache key), TLS 1.2
+         * uses session ids. A session never outlives the process and is
+         * bounded in number and age.
+         */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_num_tickets(ctx, 1);
+        SSL_CTX_sess_set_cache_size(ctx, HUB_NET_SESSION_CACHE_MAX);
+        SSL_CTX_set_timeout(ctx, HUB_NET_SESSION_TIMEOUT_S);
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);

@@ -33,8 +33,11 @@ int hub_net_init(struct hub_err *err);
 struct hub_net_tls_opts {
     const char *cert_chain_file; /* server certificate followed by its CA chain (PEM) */
     const char *key_file;        /* its private key (PEM) */
-    /* Ask for, but never require, a client certificate. Such a context never
-     * resumes sessions: a resumed session lacks the device's chain. */
+    /* Ask for, but never require, a client certificate. Such a context
+     * resumes only from its in-memory session cache (TLS 1.2 ids, TLS 1.3
+     * stateful tickets), whose sessions keep the device's whole chain, so a
+     * resumed connection is authenticated exactly like a full handshake;
+     * stateless tickets (leaf only) are never issued. */
     int request_client_cert;
 };
 

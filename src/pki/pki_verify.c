@@ -33,13 +33,17 @@
  *
  * Threads: the trust object is read-only after hub_pki_trust_new (which also
  * forces OpenSSL's lazily cached extension data and canonical names to be
- * computed, so concurrent verifies never write to shared certificates).
+ * computed, so concurrent verifies never write to shared certificates),
+ * except for its memo of successes, which has its own mutex (struct
+ * verify_memo).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/evp.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -73,11 +77,61 @@ struct trust_crl {
     X509_NAME *name; /* the issuer name, borrowed from crl */
 };
 
+/*
+ * Memo of successful validations (caching only; the policy is unchanged).
+ *
+ * Why: a device presents the same chain every time it connects, and a
+ * resumed TLS session hands over the very chain validated before; checking
+ * its signatures again cost ~180 us per connect (docs/benchmarks.md).
+ *
+ * Why it is exact: a trust object is immutable (anchors and CRLs; a CA or
+ * CRL change makes a new one, with an empty memo), and the validator is a
+ * pure function of (trust, leaf, presented certificates, eku, max_depth,
+ * at), in which `at` only enters through the validity periods of the
+ * certificates examined. A success found path P, valid for every `at` in
+ * [max notBefore, min notAfter] over P; at such a time P is still a valid
+ * path, so the answer is still "some path is valid". So a success is
+ * remembered under the SHA-256 of the inputs (DER of every certificate, in
+ * order, with eku and max_depth) with P's window, and answered again only
+ * inside that window. Failures are never remembered: they are recomputed
+ * with their full explanation.
+ *
+ * Bounded: MEMO_SLOTS entries, direct-mapped by the key (a newer entry
+ * replaces an older one), allocated on the first success. One mutex; the
+ * lookup is a 32-byte compare.
+ */
+#define MEMO_SLOTS 16384
+
+struct memo_entry {
+    unsigned char key[32];
+    int64_t lo, hi; /* P's validity window, inclusive */
+    int used;
+};
+
+/* Signatures of CA certificates checked (why: a fleet's devices share their
+ * intermediates, so a device seen for the first time needs only its own
+ * leaf's signature checked). Keyed by the SHA-256 of (child DER, issuer
+ * DER); a signature check depends on nothing else. Leaf edges are not kept:
+ * the success memo covers a leaf seen again. */
+#define EDGE_SLOTS 4096
+
+struct edge_entry {
+    unsigned char key[32];
+    int used;
+};
+
+struct verify_memo {
+    pthread_mutex_t mu;
+    struct memo_entry *slots; /* MEMO_SLOTS, or NULL until the first success */
+    struct edge_entry *edges; /* EDGE_SLOTS, or NULL until the first CA edge */
+};
+
 struct hub_pki_trust {
     X509 **anchors; /* sorted by subject (X509_NAME_cmp); one reference each */
     size_t count;
     struct trust_crl *crls; /* sorted by issuer name */
     size_t crl_count;
+    struct verify_memo *memo; /* mutable behind the const trust: see above */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -692,10 +746,14 @@ int hub_pki_trust_new_with_crls(STACK_OF(X509) * anchors, X509_CRL *const *crls,
     *out_new = NULL;
     int n = anchors != NULL ? sk_X509_num(anchors) : 0;
     struct hub_pki_trust *t = calloc(1, sizeof(*t));
-    if (t == NULL || (n > 0 && (t->anchors = calloc((size_t)n, sizeof(X509 *))) == NULL)) {
+    if (t == NULL || (n > 0 && (t->anchors = calloc((size_t)n, sizeof(X509 *))) == NULL) ||
+        (t->memo = calloc(1, sizeof(*t->memo))) == NULL) {
+        if (t != NULL)
+            free(t->anchors);
         free(t);
         return HUB_ERR(err, HUB_E_NOMEM, "trust store of %d certificates", n);
     }
+    pthread_mutex_init(&t->memo->mu, NULL);
     for (int i = 0; i < n; i++) {
         X509 *x = sk_X509_value(anchors, i);
         if (x == NULL || !X509_up_ref(x)) {
@@ -732,6 +790,12 @@ void hub_pki_trust_free(struct hub_pki_trust *trust)
         EVP_PKEY_free(trust->crls[i].key);
     }
     free(trust->crls);
+    if (trust->memo != NULL) {
+        pthread_mutex_destroy(&trust->memo->mu);
+        free(trust->memo->slots);
+        free(trust->memo->edges);
+        free(trust->memo);
+    }
     free(trust);
 }
 
@@ -810,6 +874,8 @@ struct search {
     int exhausted;
     struct hub_err best; /* reason from the path that got furthest */
     int best_depth;
+    X509 *found_path[HUB_PKI_VERIFY_MAX_PATH_CAS + 2]; /* the valid path, for the memo */
+    int found_len;
 };
 
 static void remember(struct search *s, int depth, const struct hub_err *e)
@@ -914,6 +980,55 @@ static int check_path(struct search *s, struct hub_err *err)
 }
 
 static int extend(struct search *s);
+static int memo_hash_cert(EVP_MD_CTX *md, X509 *x);
+
+/* The edge key of (child, issuer); -1 when it cannot be computed. */
+static int edge_key(X509 *child, X509 *issuer, unsigned char key[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             memo_hash_cert(md, child) == 0 && memo_hash_cert(md, issuer) == 0 &&
+             EVP_DigestFinal_ex(md, key, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : -1;
+}
+
+static size_t edge_slot(const unsigned char key[32])
+{
+    return ((size_t)key[0] | (size_t)key[1] << 8) % EDGE_SLOTS;
+}
+
+/* Does child's signature verify with cand's key? Remembered for CA children. */
+static int signature_ok(const struct search *s, X509 *child, X509 *cand)
+{
+    struct verify_memo *m = s->trust->memo;
+    unsigned char key[32];
+    int keyed = m != NULL && s->len > 1 && edge_key(child, cand, key) == 0;
+    if (keyed) {
+        pthread_mutex_lock(&m->mu);
+        const struct edge_entry *e = m->edges ? &m->edges[edge_slot(key)] : NULL;
+        int hit = e != NULL && e->used && memcmp(e->key, key, 32) == 0;
+        pthread_mutex_unlock(&m->mu);
+        if (hit)
+            return 1;
+    }
+    EVP_PKEY *pkey = X509_get0_pubkey(cand);
+    if (pkey == NULL || X509_verify(child, pkey) != 1)
+        return 0;
+    if (keyed) {
+        pthread_mutex_lock(&m->mu);
+        if (m->edges == NULL)
+            m->edges = calloc(EDGE_SLOTS, sizeof(*m->edges));
+        if (m->edges != NULL) {
+            struct edge_entry *e = &m->edges[edge_slot(key)];
+            memcpy(e->key, key, 32);
+            e->used = 1;
+        }
+        pthread_mutex_unlock(&m->mu);
+    }
+    return 1;
+}
 
 /* Tries `cand` as the issuer of the top of the path. 1 if a valid path was found. */
 static int try_issuer(struct search *s, X509 *cand, int anchor)
@@ -928,8 +1043,7 @@ static int try_issuer(struct search *s, X509 *cand, int anchor)
         remember(s, s->len, &e);
         return 0;
     }
-    EVP_PKEY *pkey = X509_get0_pubkey(cand);
-    if (pkey == NULL || X509_verify(child, pkey) != 1) {
+    if (!signature_ok(s, child, cand)) {
         char subj[SUBJ_MAX], isubj[SUBJ_MAX];
         subject_text(child, subj, sizeof(subj));
         subject_text(cand, isubj, sizeof(isubj));
@@ -945,9 +1059,11 @@ static int try_issuer(struct search *s, X509 *cand, int anchor)
     s->path[s->len++] = cand;
     int found = 0;
     if (anchor) {
-        if (check_path(s, &e) == 0)
+        if (check_path(s, &e) == 0) {
             found = 1;
-        else
+            memcpy(s->found_path, s->path, sizeof(s->found_path));
+            s->found_len = s->len;
+        } else
             remember(s, s->len, &e);
     } else {
         int depth = 0;
@@ -1032,6 +1148,132 @@ static int extend(struct search *s)
     return 0;
 }
 
+/* ---- memo of successes (see struct verify_memo) ------------------------- */
+
+/*
+ * The SHA-256 of a certificate's DER, computed once per X509 object and
+ * kept in its ex_data (why: i2d_X509 re-runs OpenSSL's template encoder,
+ * ~10 us, and the same objects come back: a resumed session's chain, the
+ * intermediates net.c shares between connections). SHA-1 (OpenSSL's own
+ * cached fingerprint) is not used: a memo keyed by it would skip a signature
+ * check for a chosen-prefix collision. ex_data of a shared object is read
+ * and written under fp_mu only.
+ */
+static pthread_once_t fp_once = PTHREAD_ONCE_INIT;
+static int fp_index = -1;
+static pthread_mutex_t fp_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void fp_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    OPENSSL_free(ptr);
+}
+
+static void fp_init(void)
+{
+    fp_index = X509_get_ex_new_index(0, NULL, NULL, NULL, fp_free);
+}
+
+static int cert_sha256(X509 *x, unsigned char out[32])
+{
+    pthread_once(&fp_once, fp_init);
+    if (fp_index >= 0) {
+        pthread_mutex_lock(&fp_mu);
+        const unsigned char *have = X509_get_ex_data(x, fp_index);
+        if (have != NULL)
+            memcpy(out, have, 32);
+        pthread_mutex_unlock(&fp_mu);
+        if (have != NULL)
+            return 0;
+    }
+    unsigned int len = 0;
+    if (X509_digest(x, EVP_sha256(), out, &len) != 1 || len != 32)
+        return -1;
+    unsigned char *keep = fp_index >= 0 ? OPENSSL_malloc(32) : NULL;
+    if (keep == NULL)
+        return 0;
+    memcpy(keep, out, 32);
+    pthread_mutex_lock(&fp_mu);
+    if (X509_get_ex_data(x, fp_index) != NULL || X509_set_ex_data(x, fp_index, keep) != 1) {
+        OPENSSL_free(keep); /* another thread was first, or no memory: fine */
+    }
+    pthread_mutex_unlock(&fp_mu);
+    return 0;
+}
+
+static int memo_hash_cert(EVP_MD_CTX *md, X509 *x)
+{
+    unsigned char fp[32];
+    if (cert_sha256(x, fp) != 0)
+        return -1;
+    return EVP_DigestUpdate(md, fp, sizeof(fp)) == 1 ? 0 : -1;
+}
+
+/* The memo key of one call: 0, or -1 when it cannot be computed (no memo). */
+static int memo_key(X509 *leaf, STACK_OF(X509) * untrusted, const struct hub_pki_verify_opts *o,
+                    unsigned char key[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    int params[2] = {(int)o->eku, o->max_depth};
+    ok = ok && EVP_DigestUpdate(md, params, sizeof(params)) == 1 && memo_hash_cert(md, leaf) == 0;
+    int total = untrusted != NULL ? sk_X509_num(untrusted) : 0;
+    for (int i = 0; ok && i < total; i++) {
+        X509 *u = sk_X509_value(untrusted, i);
+        ok = u != NULL && memo_hash_cert(md, u) == 0;
+    }
+    unsigned int len = 0;
+    ok = ok && EVP_DigestFinal_ex(md, key, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : -1;
+}
+
+static size_t memo_slot(const unsigned char key[32])
+{
+    return ((size_t)key[0] | (size_t)key[1] << 8 | (size_t)key[2] << 16) % MEMO_SLOTS;
+}
+
+static int memo_hit(const struct hub_pki_trust *t, const unsigned char key[32], int64_t at)
+{
+    int hit = 0;
+    pthread_mutex_lock(&t->memo->mu);
+    const struct memo_entry *e = t->memo->slots ? &t->memo->slots[memo_slot(key)] : NULL;
+    if (e != NULL && e->used && memcmp(e->key, key, 32) == 0 && at >= e->lo && at <= e->hi)
+        hit = 1;
+    pthread_mutex_unlock(&t->memo->mu);
+    return hit;
+}
+
+/* Remembers the success of `s` (its path is s->path[0..len-1]). */
+static void memo_store(const struct search *s, const unsigned char key[32])
+{
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    for (int i = 0; i < s->len; i++) {
+        int64_t nb, na;
+        if (asn1_time_to_unix(X509_get0_notBefore(s->path[i]), &nb) != 0 ||
+            asn1_time_to_unix(X509_get0_notAfter(s->path[i]), &na) != 0)
+            return;
+        lo = nb > lo ? nb : lo;
+        hi = na < hi ? na : hi;
+    }
+    struct verify_memo *m = s->trust->memo;
+    pthread_mutex_lock(&m->mu);
+    if (m->slots == NULL)
+        m->slots = calloc(MEMO_SLOTS, sizeof(*m->slots));
+    if (m->slots != NULL) {
+        struct memo_entry *e = &m->slots[memo_slot(key)];
+        memcpy(e->key, key, 32);
+        e->lo = lo;
+        e->hi = hi;
+        e->used = 1;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
 int hub_pki_chain_verify(const struct hub_pki_trust *trust, X509 *leaf, STACK_OF(X509) * untrusted,
                          const struct hub_pki_verify_opts *opts, struct hub_err *err)
 {
@@ -1040,6 +1282,10 @@ int hub_pki_chain_verify(const struct hub_pki_trust *trust, X509 *leaf, STACK_OF
     if (opts->max_depth < -1 || opts->max_depth > HUB_PKI_VERIFY_MAX_PATH_CAS)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "max_depth %d outside -1..%d", opts->max_depth,
                        HUB_PKI_VERIFY_MAX_PATH_CAS);
+    unsigned char key[32];
+    int keyed = trust->memo != NULL && memo_key(leaf, untrusted, opts, key) == 0;
+    if (keyed && memo_hit(trust, key, opts->at))
+        return 0;
     struct search *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return HUB_ERR(err, HUB_E_NOMEM, "chain verify");
@@ -1071,8 +1317,16 @@ int hub_pki_chain_verify(const struct hub_pki_trust *trust, X509 *leaf, STACK_OF
 
     s->path[0] = leaf;
     s->len = 1;
-    if (extend(s))
+    if (extend(s)) {
+        /* try_issuer pops on its way back; the found path is what extend
+         * leaves in found_path. */
+        if (keyed && s->found_len > 0) {
+            memcpy(s->path, s->found_path, sizeof(s->path));
+            s->len = s->found_len;
+            memo_store(s, key);
+        }
         goto out_free; /* rc == 0 */
+    }
     if (s->exhausted) {
         rc = HUB_ERR(err, HUB_E_CHAIN_UNTRUSTED,
                      "gave up building a path after %d candidate issuers (last problem: %s)",

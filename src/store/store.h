@@ -363,6 +363,13 @@ enum hub_c2d_settle {
  */
 struct hub_twin_rec; /* device twins, below */
 struct hub_twin_log;
+struct hub_dps_rec; /* provisioning service records, below */
+struct hub_dps_rec_list;
+enum hub_store_dps_table {
+    HUB_STORE_DPS_GROUPS = 0,    /* enrollment groups, by enrollmentGroupId */
+    HUB_STORE_DPS_ENROLLMENTS,   /* individual enrollments, by registrationId */
+    HUB_STORE_DPS_REGISTRATIONS, /* registration states, by registrationId */
+};
 
 struct hub_store_ops {
     void (*close)(struct hub_store *store);
@@ -434,6 +441,16 @@ struct hub_store_ops {
                       const char *expected_etag, const char *desired_patch, struct hub_err *err);
     int (*twin_log_read1)(struct hub_store *store, const char *id, int64_t after_version,
                           struct hub_twin_log **out_new, struct hub_err *err);
+
+    int (*dps_put)(struct hub_store *store, enum hub_store_dps_table table,
+                   const struct hub_dps_rec *rec, const char *expected_etag, bool create_only,
+                   struct hub_err *err);
+    int (*dps_get)(struct hub_store *store, enum hub_store_dps_table table, const char *id,
+                   struct hub_dps_rec *out, struct hub_err *err);
+    int (*dps_delete)(struct hub_store *store, enum hub_store_dps_table table, const char *id,
+                      const char *expected_etag, struct hub_err *err);
+    int (*dps_list1)(struct hub_store *store, enum hub_store_dps_table table, const char *group_id,
+                     struct hub_dps_rec_list **out_new, struct hub_err *err);
 };
 
 /* The base every backend embeds first. */
@@ -515,7 +532,9 @@ int hub_store_device_delete(struct hub_store *store, const char *id, const char 
 int hub_store_device_list1(struct hub_store *store, const struct hub_device_filter *filter,
                            struct hub_device_list **out_new, struct hub_err *err);
 /* Runtime columns, written without touching the etag (Azure's device etag
- * covers the identity, not its connection state). HUB_E_NOT_FOUND. */
+ * covers the identity, not its connection state), and without an fsync: a
+ * power loss may lose the latest ones; a reconnect sets them again. Setting
+ * Connected also moves last_activity to `at`. HUB_E_NOT_FOUND. */
 int hub_store_device_conn_state_set(struct hub_store *store, const char *id,
                                     enum hub_conn_state state, int64_t at, struct hub_err *err);
 /* Sets last_activity = max(last_activity, at). HUB_E_NOT_FOUND. */
@@ -701,5 +720,55 @@ int hub_store_twin_write(struct hub_store *store, const struct hub_twin_rec *rec
  * count 0. HUB_E_NOT_FOUND when there is no such device. */
 int hub_store_twin_log_read1(struct hub_store *store, const char *id, int64_t after_version,
                              struct hub_twin_log **out_new, struct hub_err *err);
+
+/*
+ * ---- provisioning service (dps layer, issue 8) ----
+ * Three tables of the same shape (schema step 4 -> 5): the record's id, its
+ * etag, the enrollment group it belongs to (registrations made through a
+ * group; "" otherwise), the dps layer's JSON document (opaque here), and
+ * times. Writes are compare-and-swap on the etag.
+ */
+#define HUB_STORE_DPS_ID_MAX 128
+
+/* Passed IN `body` is borrowed; filled OUT it is owned by the record
+ * (hub_dps_rec_clear). */
+struct hub_dps_rec {
+    char id[HUB_STORE_DPS_ID_MAX + 1];
+    char etag[HUB_ETAG_SIZE];
+    char group_id[HUB_STORE_DPS_ID_MAX + 1];
+    const char *body; /* NUL-terminated JSON text */
+    int64_t created;
+    int64_t updated;
+    void *owned_;
+};
+struct hub_dps_rec_list {
+    size_t count;
+    struct hub_dps_rec *items; /* owned, ordered by id (bytewise) */
+};
+void hub_dps_rec_clear(struct hub_dps_rec *rec);           /* NULL and zeroed ok; zeroes it */
+void hub_dps_rec_list_free(struct hub_dps_rec_list *list); /* NULL ok */
+
+/*
+ * Writes rec (id, etag non-empty, body non-NULL):
+ *   - expected_etag non-NULL: replaces the row iff its etag equals it
+ *     (HUB_E_ETAG_MISMATCH; HUB_E_NOT_FOUND when there is no row);
+ *   - expected_etag NULL, create_only: inserts (HUB_E_EXISTS if taken);
+ *   - expected_etag NULL, !create_only: inserts or replaces; `created` of an
+ *     existing row is kept.
+ */
+int hub_store_dps_put(struct hub_store *store, enum hub_store_dps_table table,
+                      const struct hub_dps_rec *rec, const char *expected_etag, bool create_only,
+                      struct hub_err *err);
+/* *out zeroed first; hub_dps_rec_clear. HUB_E_NOT_FOUND. */
+int hub_store_dps_get(struct hub_store *store, enum hub_store_dps_table table, const char *id,
+                      struct hub_dps_rec *out, struct hub_err *err);
+/* Conditions as for put with expected_etag. HUB_E_NOT_FOUND, HUB_E_ETAG_MISMATCH. */
+int hub_store_dps_delete(struct hub_store *store, enum hub_store_dps_table table, const char *id,
+                         const char *expected_etag, struct hub_err *err);
+/* Every row (only those of group_id when non-NULL), ordered by id.
+ * *out_new: hub_dps_rec_list_free, possibly with count 0. */
+int hub_store_dps_list1(struct hub_store *store, enum hub_store_dps_table table,
+                        const char *group_id, struct hub_dps_rec_list **out_new,
+                        struct hub_err *err);
 
 #endif

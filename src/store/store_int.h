@@ -108,4 +108,16 @@ int hub_store__sqlite_twin_write(struct hub_store *store, const struct hub_twin_
 int hub_store__sqlite_twin_log_read1(struct hub_store *store, const char *id, int64_t after_version,
                                      struct hub_twin_log **out_new, struct hub_err *err);
 
+/* The provisioning service ops of the SQLite backend (store_sqlite_dps.c). */
+int hub_store__sqlite_dps_put(struct hub_store *store, enum hub_store_dps_table table,
+                              const struct hub_dps_rec *rec, const char *expected_etag,
+                              bool create_only, struct hub_err *err);
+int hub_store__sqlite_dps_get(struct hub_store *store, enum hub_store_dps_table table,
+                              const char *id, struct hub_dps_rec *out, struct hub_err *err);
+int hub_store__sqlite_dps_delete(struct hub_store *store, enum hub_store_dps_table table,
+                                 const char *id, const char *expected_etag, struct hub_err *err);
+int hub_store__sqlite_dps_list1(struct hub_store *store, enum hub_store_dps_table table,
+                                const char *group_id, struct hub_dps_rec_list **out_new,
+                                struct hub_err *err);
+
 #endif

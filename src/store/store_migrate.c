@@ -170,6 +170,27 @@ static const char *const migrations[] = {
      * last connected with (0 = never), a runtime column like conn_state.
      */
     "SELECT 1;" /* the columns: added_columns below (ALTER has no IF NOT EXISTS) */,
+
+    /*
+     * 4 -> 5: the provisioning service (issue 8): enrollment groups,
+     * individual enrollments and registration states. The document is the
+     * dps layer's JSON; the store keys, versions (etag) and orders it.
+     * Registrations do not reference enrollments: Azure keeps a device's
+     * registration state when its enrollment is deleted.
+     */
+    "CREATE TABLE IF NOT EXISTS dps_enrollment_groups ("
+    " id TEXT PRIMARY KEY NOT NULL, etag TEXT NOT NULL, group_id TEXT NOT NULL DEFAULT '',"
+    " body TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS dps_enrollments ("
+    " id TEXT PRIMARY KEY NOT NULL, etag TEXT NOT NULL, group_id TEXT NOT NULL DEFAULT '',"
+    " body TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS dps_registrations ("
+    " id TEXT PRIMARY KEY NOT NULL, etag TEXT NOT NULL, group_id TEXT NOT NULL DEFAULT '',"
+    " body TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS dps_registrations_by_group ON dps_registrations (group_id, id);",
 };
 
 /*

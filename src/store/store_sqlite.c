@@ -73,7 +73,10 @@
     X(DEV_LIST, "SELECT " DEVICE_COLS " FROM devices WHERE id > ?1"                                \
                 " AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR auth_type = ?3)"              \
                 " AND (?4 IS NULL OR conn_state = ?4) ORDER BY id LIMIT ?5")                       \
-    X(DEV_CONN, "UPDATE devices SET conn_state = ?2, conn_state_updated = ?3 WHERE id = ?1")       \
+    /* Connecting is activity (Azure's lastActivityTime): one write, not two. */                   \
+    X(DEV_CONN, "UPDATE devices SET conn_state = ?2, conn_state_updated = ?3, last_activity = "    \
+                "CASE WHEN ?2 = 'Connected' THEN max(last_activity, ?3) ELSE last_activity END "   \
+                "WHERE id = ?1")                                                                   \
     X(DEV_TOUCH, "UPDATE devices SET last_activity = max(last_activity, ?2) WHERE id = ?1")        \
     X(DEV_CERT_EXPIRY, "UPDATE devices SET x509_not_after = ?2 WHERE id = ?1")
 
@@ -112,6 +115,11 @@ struct sqlite_store {
     struct conn *idle;     /* guarded by mu */
     size_t open_count;     /* guarded by mu: idle + checked out + being opened */
     unsigned fail_commits; /* guarded by mu: test fault injection */
+    /* Runtime columns (conn_state, last_activity, x509_not_after) are
+     * written on a connection of their own, opened lazily, with
+     * synchronous = OFF: see device_runtime_update. */
+    pthread_mutex_t rt_mu;
+    struct conn *rt; /* guarded by rt_mu */
 };
 
 int hub_store__sqlite_err(sqlite3 *db, int rc, const char *what, struct hub_err *err)
@@ -157,7 +165,16 @@ static int exec_pragma(sqlite3 *db, const char *sql, struct hub_err *err)
     return 0;
 }
 
+static int conn_open_sync(struct sqlite_store *s, const char *sync_pragma, struct conn **out,
+                          struct hub_err *err);
+
 static int conn_open(struct sqlite_store *s, struct conn **out, struct hub_err *err)
+{
+    return conn_open_sync(s, "PRAGMA synchronous = FULL", out, err);
+}
+
+static int conn_open_sync(struct sqlite_store *s, const char *sync_pragma, struct conn **out,
+                          struct hub_err *err)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -177,7 +194,7 @@ static int conn_open(struct sqlite_store *s, struct conn **out, struct hub_err *
     sqlite3_busy_timeout(c->db, s->busy_timeout_ms);
     /* journal_mode is persistent in the file; the others are per connection. */
     if ((ret = exec_pragma(c->db, "PRAGMA journal_mode = WAL", err)) != 0 ||
-        (ret = exec_pragma(c->db, "PRAGMA synchronous = FULL", err)) != 0 ||
+        (ret = exec_pragma(c->db, sync_pragma, err)) != 0 ||
         (ret = exec_pragma(c->db, "PRAGMA foreign_keys = ON", err)) != 0)
         goto free_conn;
     *out = c;
@@ -943,14 +960,39 @@ free_list:
     return rc;
 }
 
-/* Runs a single-row UPDATE keyed by id; HUB_E_NOT_FOUND when no row matched. */
+/*
+ * Runs a single-row UPDATE of a runtime column keyed by id; HUB_E_NOT_FOUND
+ * when no row matched.
+ *
+ * Why a connection of its own with synchronous = OFF: these columns
+ * (connectionState, lastActivityTime, x509CertificateExpiry) change on every
+ * connect and disconnect, and an fdatasync per change cost more than the
+ * TLS handshake (docs/benchmarks.md). Azure documents them as best-effort.
+ * With WAL the database stays consistent whatever happens: a process crash
+ * loses nothing (the WAL frame is in the OS), a power loss may lose the last
+ * updates not yet covered by the next synchronous commit of the pool (any
+ * telemetry or registry write fsyncs the WAL, these frames included) or a
+ * checkpoint; a device re-establishes its state when it reconnects.
+ *
+ * Why BEGIN IMMEDIATE: an autocommit UPDATE starts as a reader and upgrades;
+ * if another connection (the telemetry committer) commits in between, SQLite
+ * answers SQLITE_BUSY at once, without waiting: the "database is locked"
+ * activity touches under load. Taking the write lock first makes it wait
+ * (busy_timeout) instead. One mutex: the writes are serialized by SQLite's
+ * write lock anyway.
+ */
 static int device_runtime_update(struct sqlite_store *s, enum stmt_id id_stmt, const char *id,
                                  const char *text2, int64_t int2, int64_t int3, struct hub_err *err)
 {
-    struct conn *c = NULL;
-    int rc = conn_acquire(s, &c, err);
+    pthread_mutex_lock(&s->rt_mu);
+    int rc = 0;
+    if (s->rt == NULL)
+        rc = conn_open_sync(s, "PRAGMA synchronous = OFF", &s->rt, err);
+    struct conn *c = s->rt;
     if (rc != 0)
-        return rc;
+        goto unlock;
+    if ((rc = txn_begin(c, err)) != 0)
+        goto unlock;
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, id_stmt, &st, err)) != 0)
         goto release;
@@ -968,7 +1010,16 @@ static int device_runtime_update(struct sqlite_store *s, enum stmt_id id_stmt, c
         rc = HUB_ERR(err, HUB_E_NOT_FOUND, "device '%.128s' not found", id);
     stmt_done(st);
 release:
-    conn_release(s, c);
+    /* Not txn_commit: injected commit faults are for the durable writes. */
+    if (rc == 0 || rc == HUB_E_NOT_FOUND) {
+        int crc = run(c, STMT_COMMIT, "committing a runtime column", rc == 0 ? err : NULL);
+        if (crc != 0 && rc == 0)
+            rc = crc;
+    }
+    if (!sqlite3_get_autocommit(c->db))
+        txn_rollback(c);
+unlock:
+    pthread_mutex_unlock(&s->rt_mu);
     return rc;
 }
 
@@ -996,6 +1047,8 @@ static int device_cert_expiry_set(struct hub_store *base, const char *id, int64_
 static void sqlite_close(struct hub_store *base)
 {
     struct sqlite_store *s = STORE(base);
+    conn_close(s->rt);
+    pthread_mutex_destroy(&s->rt_mu);
     while (s->idle != NULL) {
         struct conn *c = s->idle;
         s->idle = c->next;
@@ -1052,6 +1105,10 @@ static const struct hub_store_ops sqlite_ops = {
     .twin_get = hub_store__sqlite_twin_get,
     .twin_write = hub_store__sqlite_twin_write,
     .twin_log_read1 = hub_store__sqlite_twin_log_read1,
+    .dps_put = hub_store__sqlite_dps_put,
+    .dps_get = hub_store__sqlite_dps_get,
+    .dps_delete = hub_store__sqlite_dps_delete,
+    .dps_list1 = hub_store__sqlite_dps_list1,
 };
 
 int hub_store_sqlite_open(const char *path, const struct hub_store_sqlite_opts *opts,
@@ -1074,6 +1131,7 @@ int hub_store_sqlite_open(const char *path, const struct hub_store_sqlite_opts *
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->rt_mu, NULL);
 
     struct conn *c = NULL;
     int rc = conn_open(s, &c, err);
