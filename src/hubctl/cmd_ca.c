@@ -283,6 +283,28 @@ static int ca_get(const struct hubctl_api *api, const char *name, struct hubctl_
     return 0;
 }
 
+/* GETs CA `name` for its etag, then sends {field: pem} with `method` to its
+ * `suffix` (e.g. "/verify") under If-Match. 0, or the exit status to return;
+ * *res holds the answer either way (the caller frees it). */
+static int send_pem_with_etag(const struct hubctl_api *api, const char *name, const char *method,
+                              const char *suffix, const char *field, const char *pem,
+                              struct hubctl_api_response *res)
+{
+    int ex = ca_get(api, name, res);
+    if (ex != 0)
+        return ex;
+    char etag[256], path[160];
+    etag_of(res, etag, sizeof(etag));
+    hubctl_api_response_free(res);
+    path_of(path, sizeof(path), name, suffix);
+    json_t *body = json_pack("{s:s}", field, pem);
+    struct hub_err err = {0};
+    int rc = body != NULL ? hubctl_api_call(api, method, path, etag, body, res, &err)
+                          : HUB_ERR(&err, HUB_E_NOMEM, "out of memory");
+    json_decref(body);
+    return rc < 0 ? hubctl_api_fail(res, &err) : 0;
+}
+
 static int ca_upload(const struct hubctl_globals *g, int argc, char **argv)
 {
     struct ca_args a;
@@ -384,21 +406,8 @@ static int ca_verify(const struct hubctl_globals *g, int argc, char **argv)
     if ((ex = open_api(g, &a, &api)) >= 0)
         goto free_pem;
     struct hubctl_api_response res = {0};
-    if ((ex = ca_get(&api, a.pos[0], &res)) != 0)
+    if ((ex = send_pem_with_etag(&api, a.pos[0], "POST", "/verify", "certificate", pem, &res)) != 0)
         goto free_res;
-    char etag[256], path[160];
-    etag_of(&res, etag, sizeof(etag));
-    hubctl_api_response_free(&res);
-    path_of(path, sizeof(path), a.pos[0], "/verify");
-    json_t *body = json_pack("{s:s}", "certificate", pem);
-    struct hub_err err = {0};
-    int rc = body != NULL ? hubctl_api_call(&api, "POST", path, etag, body, &res, &err)
-                          : HUB_ERR(&err, HUB_E_NOMEM, "out of memory");
-    json_decref(body);
-    if (rc < 0) {
-        ex = hubctl_api_fail(&res, &err);
-        goto free_res;
-    }
     output(&api, res.json, ca_print);
     if (res.json != NULL && !prop_verified(res.json)) {
         /* A 2xx that did not verify would be a hub bug; never report success for it. */
@@ -543,21 +552,8 @@ static int ca_crl(const struct hubctl_globals *g, int argc, char **argv)
     if ((ex = open_api(g, &a, &api)) >= 0)
         goto free_pem;
     struct hubctl_api_response res = {0};
-    if ((ex = ca_get(&api, a.pos[0], &res)) != 0)
+    if ((ex = send_pem_with_etag(&api, a.pos[0], "PUT", "/crl", "crl", pem, &res)) != 0)
         goto free_res;
-    char etag[256], path[160];
-    etag_of(&res, etag, sizeof(etag));
-    hubctl_api_response_free(&res);
-    path_of(path, sizeof(path), a.pos[0], "/crl");
-    json_t *body = json_pack("{s:s}", "crl", pem);
-    struct hub_err err = {0};
-    int rc = body != NULL ? hubctl_api_call(&api, "PUT", path, etag, body, &res, &err)
-                          : HUB_ERR(&err, HUB_E_NOMEM, "out of memory");
-    json_decref(body);
-    if (rc < 0) {
-        ex = hubctl_api_fail(&res, &err);
-        goto free_res;
-    }
     output(&api, res.json, ca_print);
     ex = HUBCTL_OK;
 free_res:
