@@ -283,26 +283,39 @@ static int ca_get(const struct hubctl_api *api, const char *name, struct hubctl_
     return 0;
 }
 
-/* GETs CA `name` for its etag, then sends {field: pem} with `method` to its
- * `suffix` (e.g. "/verify") under If-Match. 0, or the exit status to return;
- * *res holds the answer either way (the caller frees it). */
-static int send_pem_with_etag(const struct hubctl_api *api, const char *name, const char *method,
-                              const char *suffix, const char *field, const char *pem,
-                              struct hubctl_api_response *res)
+/* GETs CA `name` for its etag, then sends `body` (may be NULL; taken) with
+ * `method` to its `suffix` ("" for the CA itself, "/verify", ...) under
+ * If-Match, as the resource-provider API wants. 0, or the exit status to
+ * return; *res holds the answer either way (the caller frees it). */
+static int call_with_etag(const struct hubctl_api *api, const char *name, const char *method,
+                          const char *suffix, json_t *body, struct hubctl_api_response *res)
 {
     int ex = ca_get(api, name, res);
-    if (ex != 0)
+    if (ex != 0) {
+        json_decref(body);
         return ex;
+    }
     char etag[256], path[160];
     etag_of(res, etag, sizeof(etag));
     hubctl_api_response_free(res);
     path_of(path, sizeof(path), name, suffix);
-    json_t *body = json_pack("{s:s}", field, pem);
     struct hub_err err = {0};
-    int rc = body != NULL ? hubctl_api_call(api, method, path, etag, body, res, &err)
-                          : HUB_ERR(&err, HUB_E_NOMEM, "out of memory");
+    int rc = hubctl_api_call(api, method, path, etag, body, res, &err);
     json_decref(body);
     return rc < 0 ? hubctl_api_fail(res, &err) : 0;
+}
+
+/* The same with {field: pem} as the body. */
+static int send_pem_with_etag(const struct hubctl_api *api, const char *name, const char *method,
+                              const char *suffix, const char *field, const char *pem,
+                              struct hubctl_api_response *res)
+{
+    json_t *body = json_pack("{s:s}", field, pem);
+    if (body == NULL) {
+        fprintf(stderr, "hubctl: out of memory\n");
+        return HUBCTL_USAGE;
+    }
+    return call_with_etag(api, name, method, suffix, body, res);
 }
 
 static int ca_upload(const struct hubctl_globals *g, int argc, char **argv)
@@ -364,17 +377,8 @@ static int ca_code(const struct hubctl_globals *g, int argc, char **argv)
     if (ex >= 0 || (ex = open_api(g, &a, &api)) >= 0)
         return ex;
     struct hubctl_api_response res = {0};
-    if ((ex = ca_get(&api, a.pos[0], &res)) != 0)
+    if ((ex = call_with_etag(&api, a.pos[0], "POST", "/generateVerificationCode", NULL, &res)) != 0)
         goto free_res;
-    char etag[256], path[160];
-    etag_of(&res, etag, sizeof(etag));
-    hubctl_api_response_free(&res);
-    path_of(path, sizeof(path), a.pos[0], "/generateVerificationCode");
-    struct hub_err err = {0};
-    if (hubctl_api_call(&api, "POST", path, etag, NULL, &res, &err) < 0) {
-        ex = hubctl_api_fail(&res, &err);
-        goto free_res;
-    }
     if (api.json) {
         hubctl_api_json_print(res.json);
         goto free_res;
@@ -486,17 +490,8 @@ static int ca_delete(const struct hubctl_globals *g, int argc, char **argv)
     if (ex >= 0 || (ex = open_api(g, &a, &api)) >= 0)
         return ex;
     struct hubctl_api_response res = {0};
-    if ((ex = ca_get(&api, a.pos[0], &res)) != 0)
+    if ((ex = call_with_etag(&api, a.pos[0], "DELETE", "", NULL, &res)) != 0)
         goto free_res;
-    char etag[256], path[128];
-    etag_of(&res, etag, sizeof(etag));
-    hubctl_api_response_free(&res);
-    path_of(path, sizeof(path), a.pos[0], "");
-    struct hub_err err = {0};
-    if (hubctl_api_call(&api, "DELETE", path, etag, NULL, &res, &err) < 0) {
-        ex = hubctl_api_fail(&res, &err);
-        goto free_res;
-    }
     if (api.json)
         hubctl_api_json_print(res.json);
     else
