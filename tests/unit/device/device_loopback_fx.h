@@ -2,7 +2,8 @@
  * device tests: one worker serving MQTT over TLS on 127.0.0.1 (port 0) and
  * a tiny blocking MQTT client in the test thread (the set-up of
  * test_device_loopback.c, shared by the twin and method tests). Include it
- * once, after cmocka.h; everything is static.
+ * once, after cmocka.h; everything is static inline (a test uses what it
+ * needs without unused-function warnings).
  */
 #ifndef HUB_TEST_DEVICE_LOOPBACK_FX_H
 #define HUB_TEST_DEVICE_LOOPBACK_FX_H
@@ -61,7 +62,7 @@ static X509 *fx_issue(enum hub_pki_cert_kind kind, const char *cn, X509 *issuer,
     return x;
 }
 
-static void fx_device_add(struct fx *fx, const char *id)
+static inline void fx_device_add(struct fx *fx, const char *id)
 {
     struct hub_device d;
     memset(&d, 0, sizeof(d));
@@ -72,7 +73,7 @@ static void fx_device_add(struct fx *fx, const char *id)
         fail_msg("create: %s", err.msg);
 }
 
-static int fx_setup(void **state)
+static inline int fx_setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof(*fx));
     struct hub_err err = {0};
@@ -153,20 +154,20 @@ static int fx_setup(void **state)
     return 0;
 }
 
-static void fx_on_drained(void *arg)
+static inline void fx_on_drained(void *arg)
 {
     struct hub_net_worker *w = arg;
     event_base_loopexit(w->base, NULL);
 }
 
-static void fx_do_drain(void *arg)
+static inline void fx_do_drain(void *arg)
 {
     struct fx *fx = arg;
     hub_device_server_drain(fx->server, 100, fx_on_drained, &fx->pool.workers[0]);
 }
 
 /* Drains the server and joins the worker (teardown does it unless a test did). */
-static void fx_drain(struct fx *fx)
+static inline void fx_drain(struct fx *fx)
 {
     if (fx->drained)
         return;
@@ -175,7 +176,7 @@ static void fx_drain(struct fx *fx)
     hub_net_pool_join_and_free(&fx->pool);
 }
 
-static int fx_teardown(void **state)
+static inline int fx_teardown(void **state)
 {
     struct fx *fx = *state;
     fx_drain(fx);
@@ -211,7 +212,8 @@ struct client {
     SSL *ssl;
 };
 
-static struct client client_open(struct fx *fx)
+/* with_cert false: a client that presents no certificate. */
+static inline struct client client_open_opt(struct fx *fx, bool with_cert)
 {
     struct client c = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
     assert_true(c.fd >= 0);
@@ -221,8 +223,10 @@ static struct client client_open(struct fx *fx)
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(c.fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     c.ssl = SSL_new(fx->client_ctx);
-    assert_int_equal(SSL_use_certificate(c.ssl, fx->dev_cert), 1);
-    assert_int_equal(SSL_use_PrivateKey(c.ssl, fx->dev_key), 1);
+    if (with_cert) {
+        assert_int_equal(SSL_use_certificate(c.ssl, fx->dev_cert), 1);
+        assert_int_equal(SSL_use_PrivateKey(c.ssl, fx->dev_key), 1);
+    }
     SSL_set_fd(c.ssl, c.fd);
     if (SSL_connect(c.ssl) != 1) {
         ERR_print_errors_fp(stderr);
@@ -231,13 +235,18 @@ static struct client client_open(struct fx *fx)
     return c;
 }
 
-static void client_close(struct client *c)
+static inline struct client client_open(struct fx *fx)
+{
+    return client_open_opt(fx, true);
+}
+
+static inline void client_close(struct client *c)
 {
     SSL_free(c->ssl);
     close(c->fd);
 }
 
-static void put_str(uint8_t *b, size_t *n, const char *s)
+static inline void put_str(uint8_t *b, size_t *n, const char *s)
 {
     size_t l = strlen(s);
     b[(*n)++] = (uint8_t)(l >> 8);
@@ -246,7 +255,8 @@ static void put_str(uint8_t *b, size_t *n, const char *s)
     *n += l;
 }
 
-static void client_send(struct client *c, uint8_t type_flags, const uint8_t *body, size_t len)
+static inline void client_send(struct client *c, uint8_t type_flags, const uint8_t *body,
+                               size_t len)
 {
     uint8_t *buf = malloc(len + 5);
     size_t n = 0;
@@ -264,8 +274,25 @@ static void client_send(struct client *c, uint8_t type_flags, const uint8_t *bod
     free(buf);
 }
 
+/* CONNECT (username, clean_session 0) without waiting for the CONNACK. */
+static inline void client_connect_raw(struct client *c, const char *id, uint16_t keepalive)
+{
+    uint8_t b[512];
+    size_t n = 0;
+    put_str(b, &n, "MQTT");
+    b[n++] = 4;
+    b[n++] = 0x80;
+    b[n++] = (uint8_t)(keepalive >> 8);
+    b[n++] = (uint8_t)keepalive;
+    put_str(b, &n, id);
+    char user[128];
+    snprintf(user, sizeof(user), "127.0.0.1/%s/?api-version=2021-04-12", id);
+    put_str(b, &n, user);
+    client_send(c, 0x10, b, n);
+}
+
 /* Reads one packet: returns its first byte, or -1 on EOF/timeout. */
-static int client_read(struct client *c, uint8_t *body, size_t cap, size_t *len)
+static inline int client_read(struct client *c, uint8_t *body, size_t cap, size_t *len)
 {
     uint8_t h;
     if (SSL_read(c->ssl, &h, 1) != 1)
@@ -294,7 +321,7 @@ static int client_read(struct client *c, uint8_t *body, size_t cap, size_t *len)
 
 /* CONNECT as id (clean_session as given); asserts CONNACK accepted and
  * returns its session-present flag. */
-static bool client_connect(struct client *c, const char *id, bool clean_session)
+static inline bool client_connect(struct client *c, const char *id, bool clean_session)
 {
     uint8_t b[512];
     size_t n = 0;
@@ -317,7 +344,7 @@ static bool client_connect(struct client *c, const char *id, bool clean_session)
 }
 
 /* SUBSCRIBE to one filter at QoS 0; returns the granted code. */
-static int client_subscribe(struct client *c, uint16_t packet_id, const char *filter)
+static inline int client_subscribe(struct client *c, uint16_t packet_id, const char *filter)
 {
     uint8_t p[256];
     size_t n = 0;
@@ -335,8 +362,8 @@ static int client_subscribe(struct client *c, uint16_t packet_id, const char *fi
 }
 
 /* PUBLISH at QoS 0 (or 1 with packet_id). */
-static void client_publish(struct client *c, uint8_t qos, uint16_t packet_id, const char *topic,
-                           const void *payload, size_t len)
+static inline void client_publish(struct client *c, uint8_t qos, uint16_t packet_id,
+                                  const char *topic, const void *payload, size_t len)
 {
     size_t cap = strlen(topic) + len + 8;
     uint8_t *p = malloc(cap);
@@ -362,7 +389,7 @@ struct rx_publish {
 };
 
 /* Reads the next packet and asserts it is a PUBLISH. */
-static void client_read_publish(struct client *c, struct rx_publish *out)
+static inline void client_read_publish(struct client *c, struct rx_publish *out)
 {
     static uint8_t body[16384];
     size_t len = 0;
@@ -383,7 +410,7 @@ static void client_read_publish(struct client *c, struct rx_publish *out)
 
 /* PINGREQ and wait for PINGRESP: everything sent before was handled, and
  * nothing else was published to the client in between. */
-static void client_ping(struct client *c)
+static inline void client_ping(struct client *c)
 {
     client_send(c, 0xc0, NULL, 0);
     uint8_t body[16];
@@ -391,7 +418,7 @@ static void client_ping(struct client *c)
     assert_int_equal(client_read(c, body, sizeof(body), &len), 0xd0);
 }
 
-static void client_disconnect(struct client *c)
+static inline void client_disconnect(struct client *c)
 {
     client_send(c, 0xe0, NULL, 0);
     uint8_t body[16];
