@@ -33,9 +33,10 @@ free_port() { # a port nobody listens on, from a pid-derived start
 start_hubd() {
     HUB_HTTPS_PORT=$(free_port)
     HUB_MQTT_PORT=$(free_port $((HUB_HTTPS_PORT + 1)))
+    HUB_DPS_MQTT_PORT=$(free_port $((HUB_MQTT_PORT + 1)))
     mkdir -p "$WORK/hub"
     "$HUBD" --data-dir "$WORK/hub/data" --listen 127.0.0.1 --https-port "$HUB_HTTPS_PORT" \
-        --mqtt-port "$HUB_MQTT_PORT" --threads "$1" \
+        --mqtt-port "$HUB_MQTT_PORT" --dps-mqtt-port "$HUB_DPS_MQTT_PORT" --threads "$1" \
         --max-connections 1000000 --max-connections-per-ip 1000000 \
         --connection-rate-per-ip 0 >"$WORK/hub/out" 2>"$WORK/hub/log" &
     HUB_PID=$!

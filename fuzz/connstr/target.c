@@ -13,7 +13,7 @@
  *     only what parse refuses, and the canonical text is never longer than
  *     what was parsed) to text that parses to the same fields; formatting
  *     that again gives the same text;
- *   - a parsed permission list is non-zero within HUB_AUTH_PERM_ALL and
+ *   - a parsed permission list is non-zero within HUB_AUTH_PERM_KNOWN and
  *     formats to text that parses to the same bits.
  * A violated check calls abort() so libFuzzer saves the input.
  *
@@ -112,7 +112,7 @@ static void fuzz_perms(const char *text, size_t len)
         CHECK(rc == HUB_E_PARSE && err.code == rc);
         return;
     }
-    CHECK(perms != 0 && (perms & ~HUB_AUTH_PERM_ALL) == 0);
+    CHECK(perms != 0 && (perms & ~HUB_AUTH_PERM_KNOWN) == 0);
     char out[HUB_AUTH_PERMS_TEXT_MAX];
     CHECK(hub_auth_perms_format(perms, out, NULL) == 0);
     CHECK(hub_auth_perms_parse(out, strlen(out), &back, NULL) == 0);

@@ -109,21 +109,38 @@ int hub_auth_key_generate(char out[HUB_AUTH_KEY_B64_MAX + 1], struct hub_err *er
 
 /* ---- permissions and shared access policies ----------------------------- */
 
-/* Azure's four rights (ARM AccessRights). A bitmask of these is "perms". */
+/* Azure's rights (ARM AccessRights). A bitmask of these is "perms". The
+ * IoT Hub's four and the Device Provisioning Service's five are disjoint:
+ * a policy holds rights of one service only, and each service looks its
+ * callers up in its own policy set, so a hub key never opens the
+ * provisioning API and a DPS key never opens the hub's. */
 enum hub_auth_perm {
     HUB_AUTH_PERM_REGISTRY_READ = 1u << 0,
     HUB_AUTH_PERM_REGISTRY_WRITE = 1u << 1,
     HUB_AUTH_PERM_SERVICE_CONNECT = 1u << 2,
     HUB_AUTH_PERM_DEVICE_CONNECT = 1u << 3,
+    /* DPS (Microsoft.Devices/provisioningServices AccessRights). */
+    HUB_AUTH_PERM_DPS_SERVICE_CONFIG = 1u << 4,
+    HUB_AUTH_PERM_DPS_ENROLLMENT_READ = 1u << 5,
+    HUB_AUTH_PERM_DPS_ENROLLMENT_WRITE = 1u << 6,
+    HUB_AUTH_PERM_DPS_REGISTRATION_READ = 1u << 7,  /* RegistrationStatusRead */
+    HUB_AUTH_PERM_DPS_REGISTRATION_WRITE = 1u << 8, /* RegistrationStatusWrite */
 };
+/* Every IoT Hub right (iothubowner's). */
 #define HUB_AUTH_PERM_ALL 0x0fu
+/* Every DPS right (provisioningserviceowner's). */
+#define HUB_AUTH_PERM_DPS_ALL 0x1f0u
+/* Every known bit: the validity mask. */
+#define HUB_AUTH_PERM_KNOWN (HUB_AUTH_PERM_ALL | HUB_AUTH_PERM_DPS_ALL)
 
 /* Longest output of hub_auth_perms_format, NUL included. */
-#define HUB_AUTH_PERMS_TEXT_MAX 64
+#define HUB_AUTH_PERMS_TEXT_MAX 160
 
 /* Azure's ARM `rights` text: "RegistryRead, RegistryWrite, ServiceConnect,
- * DeviceConnect" (fixed order, ", " separated; "" for 0). out has room for
- * HUB_AUTH_PERMS_TEXT_MAX. Bits outside HUB_AUTH_PERM_ALL: HUB_E_INVALID_ARG. */
+ * DeviceConnect", "ServiceConfig, EnrollmentRead, EnrollmentWrite,
+ * RegistrationStatusRead, RegistrationStatusWrite" (fixed order, ", "
+ * separated; "" for 0). out has room for HUB_AUTH_PERMS_TEXT_MAX. Bits
+ * outside HUB_AUTH_PERM_KNOWN: HUB_E_INVALID_ARG. */
 int hub_auth_perms_format(unsigned perms, char out[HUB_AUTH_PERMS_TEXT_MAX], struct hub_err *err);
 
 /* Inverse of the above, lenient on input: names case-insensitive, separated
@@ -148,6 +165,14 @@ struct hub_auth_policy_set {
     struct hub_auth_policy items[HUB_AUTH_POLICY_SET_MAX];
 };
 
+/* Which service a policy set serves: its defaults and the rights its
+ * policies may hold (HUB_AUTH_PERM_ALL or HUB_AUTH_PERM_DPS_ALL). */
+enum hub_auth_service {
+    HUB_AUTH_SERVICE_IOTHUB = 0,
+    HUB_AUTH_SERVICE_DPS,
+};
+unsigned hub_auth_service_perms(enum hub_auth_service service);
+
 /* hubd's defaults for a new hub, in this order, each with two fresh keys:
  *   iothubowner       RegistryRead, RegistryWrite, ServiceConnect, DeviceConnect
  *   registryRead      RegistryRead
@@ -159,11 +184,21 @@ struct hub_auth_policy_set {
  * Overwrites *set. HUB_E_CRYPTO if the RNG fails (set is then empty). */
 int hub_auth_policy_set_init_default(struct hub_auth_policy_set *set, struct hub_err *err);
 
+/* The provisioning service's defaults (Azure creates only the first; the
+ * other two let an operator hand out narrower keys):
+ *   provisioningserviceowner  every DPS right
+ *   enrollmentRead            EnrollmentRead, RegistrationStatusRead
+ *   enrollmentReadWrite       EnrollmentRead, EnrollmentWrite,
+ *                             RegistrationStatusRead, RegistrationStatusWrite
+ * Overwrites *set. HUB_E_CRYPTO. */
+int hub_auth_policy_set_init_default_dps(struct hub_auth_policy_set *set, struct hub_err *err);
+
 /* 0 if name is 1..HUB_AUTH_NAME_MAX of [A-Za-z0-9._-]; HUB_E_INVALID_ARG. */
 int hub_auth_policy_name_validate(const char *name, struct hub_err *err);
 
 /* Appends a policy after validating everything (name, perms non-zero and
- * within HUB_AUTH_PERM_ALL, both keys per hub_auth_key_validate):
+ * all of one service: within HUB_AUTH_PERM_ALL or within
+ * HUB_AUTH_PERM_DPS_ALL, both keys per hub_auth_key_validate):
  * HUB_E_INVALID_ARG, HUB_E_EXISTS (name already present, compared exactly),
  * HUB_E_LIMIT (set full). The set is unchanged on error. Strings are copied. */
 int hub_auth_policy_set_add(struct hub_auth_policy_set *set, const char *name, unsigned perms,

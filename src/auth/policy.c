@@ -10,6 +10,11 @@
  *   | 1   | RegistryWrite  | write the identity registry                      |
  *   | 2   | ServiceConnect | service-facing endpoints: C2D, twins, methods    |
  *   | 3   | DeviceConnect  | device-facing endpoints (device tokens, §1)      |
+ *   | 4   | ServiceConfig  | DPS: the service's own settings (unused by hubd) |
+ *   | 5   | EnrollmentRead | DPS: read enrollments and enrollment groups      |
+ *   | 6   | EnrollmentWrite| DPS: write them                                  |
+ *   | 7   | RegistrationStatusRead  | DPS: read device registration records   |
+ *   | 8   | RegistrationStatusWrite | DPS: delete them                        |
  *
  * The default policy set is the one Azure creates with every hub (Azure docs,
  * "Control access to IoT Hub"): iothubowner, service, device, registryRead,
@@ -28,31 +33,53 @@ static const struct {
     {HUB_AUTH_PERM_REGISTRY_WRITE, "RegistryWrite"},
     {HUB_AUTH_PERM_SERVICE_CONNECT, "ServiceConnect"},
     {HUB_AUTH_PERM_DEVICE_CONNECT, "DeviceConnect"},
+    {HUB_AUTH_PERM_DPS_SERVICE_CONFIG, "ServiceConfig"},
+    {HUB_AUTH_PERM_DPS_ENROLLMENT_READ, "EnrollmentRead"},
+    {HUB_AUTH_PERM_DPS_ENROLLMENT_WRITE, "EnrollmentWrite"},
+    {HUB_AUTH_PERM_DPS_REGISTRATION_READ, "RegistrationStatusRead"},
+    {HUB_AUTH_PERM_DPS_REGISTRATION_WRITE, "RegistrationStatusWrite"},
 };
 #define PERM_COUNT (sizeof(PERM_NAMES) / sizeof(PERM_NAMES[0]))
 
-static const struct {
+struct default_policy {
     const char *name;
     unsigned perms;
-} DEFAULT_POLICIES[] = {
+};
+
+static const struct default_policy DEFAULT_POLICIES[] = {
     {"iothubowner", HUB_AUTH_PERM_ALL},
     {"registryRead", HUB_AUTH_PERM_REGISTRY_READ},
     {"registryReadWrite", HUB_AUTH_PERM_REGISTRY_READ | HUB_AUTH_PERM_REGISTRY_WRITE},
     {"serviceConnect", HUB_AUTH_PERM_SERVICE_CONNECT},
     {"deviceConnect", HUB_AUTH_PERM_DEVICE_CONNECT},
+    {NULL, 0},
 };
+
+static const struct default_policy DEFAULT_DPS_POLICIES[] = {
+    {"provisioningserviceowner", HUB_AUTH_PERM_DPS_ALL},
+    {"enrollmentRead", HUB_AUTH_PERM_DPS_ENROLLMENT_READ | HUB_AUTH_PERM_DPS_REGISTRATION_READ},
+    {"enrollmentReadWrite", HUB_AUTH_PERM_DPS_ENROLLMENT_READ | HUB_AUTH_PERM_DPS_ENROLLMENT_WRITE |
+                                HUB_AUTH_PERM_DPS_REGISTRATION_READ |
+                                HUB_AUTH_PERM_DPS_REGISTRATION_WRITE},
+    {NULL, 0},
+};
+
+unsigned hub_auth_service_perms(enum hub_auth_service service)
+{
+    return service == HUB_AUTH_SERVICE_DPS ? HUB_AUTH_PERM_DPS_ALL : HUB_AUTH_PERM_ALL;
+}
 
 int hub_auth_perms_format(unsigned perms, char out[HUB_AUTH_PERMS_TEXT_MAX], struct hub_err *err)
 {
-    if ((perms & ~HUB_AUTH_PERM_ALL) != 0)
+    if ((perms & ~HUB_AUTH_PERM_KNOWN) != 0)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "unknown permission bits 0x%x",
-                       perms & ~HUB_AUTH_PERM_ALL);
+                       perms & ~HUB_AUTH_PERM_KNOWN);
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < PERM_COUNT; i++) {
         if ((perms & PERM_NAMES[i].bit) == 0)
             continue;
-        /* Longest result is 53 bytes: always fits HUB_AUTH_PERMS_TEXT_MAX. */
+        /* Longest result is 150 bytes: always fits HUB_AUTH_PERMS_TEXT_MAX. */
         o += (size_t)snprintf(out + o, HUB_AUTH_PERMS_TEXT_MAX - o, "%s%s", o ? ", " : "",
                               PERM_NAMES[i].name);
     }
@@ -81,7 +108,9 @@ int hub_auth_perms_parse(const char *text, size_t len, unsigned *perms_out, stru
         if (bit == 0)
             return HUB_ERR(err, HUB_E_PARSE,
                            "unknown permission '%.*s' (expected RegistryRead, RegistryWrite, "
-                           "ServiceConnect, DeviceConnect)",
+                           "ServiceConnect, DeviceConnect; for DPS: ServiceConfig, "
+                           "EnrollmentRead, EnrollmentWrite, RegistrationStatusRead, "
+                           "RegistrationStatusWrite)",
                            (int)(n > 32 ? 32 : n), text + start);
         if (perms & bit)
             return HUB_ERR(err, HUB_E_PARSE, "permission '%.*s' listed twice", (int)n,
@@ -134,9 +163,11 @@ int hub_auth_policy_set_add(struct hub_auth_policy_set *set, const char *name, u
     int rc = hub_auth_policy_name_validate(name, err);
     if (rc != 0)
         return rc;
-    if (perms == 0 || (perms & ~HUB_AUTH_PERM_ALL) != 0)
-        return HUB_ERR(err, HUB_E_INVALID_ARG, "policy '%s': permissions 0x%x invalid", name,
-                       perms);
+    if (perms == 0 || ((perms & ~HUB_AUTH_PERM_ALL) != 0 && (perms & ~HUB_AUTH_PERM_DPS_ALL) != 0))
+        return HUB_ERR(err, HUB_E_INVALID_ARG,
+                       "policy '%s': permissions 0x%x invalid (none, unknown, or IoT Hub and "
+                       "DPS rights mixed)",
+                       name, perms);
     struct hub_err inner = {0};
     if (hub_auth_key_validate(primary_key, &inner) != 0)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "policy '%s' primary %s", name, inner.msg);
@@ -158,19 +189,19 @@ int hub_auth_policy_set_add(struct hub_auth_policy_set *set, const char *name, u
     return 0;
 }
 
-int hub_auth_policy_set_init_default(struct hub_auth_policy_set *set, struct hub_err *err)
+static int init_defaults(struct hub_auth_policy_set *set, const struct default_policy *defaults,
+                         struct hub_err *err)
 {
     if (set == NULL)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "NULL policy set");
     memset(set, 0, sizeof(*set));
-    for (size_t i = 0; i < sizeof(DEFAULT_POLICIES) / sizeof(DEFAULT_POLICIES[0]); i++) {
+    for (const struct default_policy *d = defaults; d->name != NULL; d++) {
         char primary[HUB_AUTH_KEY_B64_MAX + 1], secondary[HUB_AUTH_KEY_B64_MAX + 1];
         int rc = hub_auth_key_generate(primary, err);
         if (rc == 0)
             rc = hub_auth_key_generate(secondary, err);
         if (rc == 0)
-            rc = hub_auth_policy_set_add(set, DEFAULT_POLICIES[i].name, DEFAULT_POLICIES[i].perms,
-                                         primary, secondary, err);
+            rc = hub_auth_policy_set_add(set, d->name, d->perms, primary, secondary, err);
         hub_auth__wipe(primary, sizeof(primary));
         hub_auth__wipe(secondary, sizeof(secondary));
         if (rc != 0) {
@@ -182,6 +213,16 @@ int hub_auth_policy_set_init_default(struct hub_auth_policy_set *set, struct hub
     return 0;
 }
 
+int hub_auth_policy_set_init_default(struct hub_auth_policy_set *set, struct hub_err *err)
+{
+    return init_defaults(set, DEFAULT_POLICIES, err);
+}
+
+int hub_auth_policy_set_init_default_dps(struct hub_auth_policy_set *set, struct hub_err *err)
+{
+    return init_defaults(set, DEFAULT_DPS_POLICIES, err);
+}
+
 int hub_auth_policy_check(const struct hub_auth_policy *policy, unsigned needed,
                           struct hub_err *err)
 {
@@ -191,7 +232,7 @@ int hub_auth_policy_check(const struct hub_auth_policy *policy, unsigned needed,
     if (missing == 0)
         return 0;
     char names[HUB_AUTH_PERMS_TEXT_MAX];
-    if (hub_auth_perms_format(missing & HUB_AUTH_PERM_ALL, names, NULL) != 0 || names[0] == '\0')
+    if (hub_auth_perms_format(missing & HUB_AUTH_PERM_KNOWN, names, NULL) != 0 || names[0] == '\0')
         snprintf(names, sizeof(names), "unknown bits 0x%x", missing);
     return HUB_ERR(err, HUB_E_FORBIDDEN, "policy '%s' lacks %s", policy->name, names);
 }

@@ -555,7 +555,7 @@ int hub_auth_service_authorize(const struct hub_auth_verify_cfg *cfg,
         return rc;
     if (req->resource == NULL || req->resource[0] != '/' || strchr(req->resource, '?') != NULL)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "resource must be a path starting with '/'");
-    if (req->perms == 0 || (req->perms & ~HUB_AUTH_PERM_ALL) != 0)
+    if (req->perms == 0 || (req->perms & ~HUB_AUTH_PERM_KNOWN) != 0)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "required permissions 0x%x invalid", req->perms);
 
     struct hub_auth_sas tok;

@@ -17,18 +17,18 @@
  *
  * The exchange (§7), on either transport:
  *
- * | step | MQTT                                                      | HTTPS |
- * |------|-----------------------------------------------------------|--------------------------------------------------|
- * | 1    | SUBSCRIBE $dps/registrations/res/#                        | - | | 2    | PUBLISH
- * $dps/registrations/PUT/iotdps-register/?$rid={r}  | PUT /{scope}/registrations/{id}/register | |
- * |   body {"registrationId":"id"[,"payload":{...}]}          |   same body | | 3    |
- * $dps/registrations/res/202/?$rid={r}&retry-after=1        | 202, Retry-After: 1 | |      |
- * {"operationId":"4.x","status":"assigning"}              |   same body | | 4    | PUBLISH
- * $dps/registrations/GET/iotdps-get-operationstatus | GET
- * /{scope}/registrations/{id}/operations/{op}  | |      |   /?$rid={r}&operationId={op} | | | 5 |
- * $dps/registrations/res/200/?$rid={r}                      | 200 | |      |
- * {"operationId","status":"assigned"|"failed",           |   same body | |      |
- * "registrationState":{...}}                            | |
+ *   1. MQTT: SUBSCRIBE $dps/registrations/res/#          (HTTPS: nothing)
+ *   2. register: MQTT PUBLISH $dps/registrations/PUT/iotdps-register/?$rid={r};
+ *      HTTPS PUT /{scope}/registrations/{id}/register; body
+ *      {"registrationId":"id"[,"payload":{...}]}
+ *   3. answer: MQTT $dps/registrations/res/202/?$rid={r}&retry-after=1;
+ *      HTTPS 202 with Retry-After: 1; body {"operationId":"...",
+ *      "status":"assigning"}
+ *   4. poll: MQTT PUBLISH $dps/registrations/GET/iotdps-get-operationstatus/
+ *      ?$rid={r}&operationId={op}; HTTPS GET
+ *      /{scope}/registrations/{id}/operations/{op}
+ *   5. answer: MQTT $dps/registrations/res/200/?$rid={r}; HTTPS 200; body
+ *      {"operationId","status":"assigned"|"failed","registrationState":{...}}
  *
  * The match and the assignment run synchronously when the register request
  * arrives (registry calls are local SQLite), so an attestation refusal is

@@ -5,21 +5,28 @@
 #include "auth/auth.h"
 #include "http/http_int.h"
 
-static int authorize(struct hub_http_request *r, unsigned all_of, unsigned any_of);
+static int authorize(struct hub_http_request *r, const struct hub_auth_policy_set *policies,
+                     unsigned all_of, unsigned any_of);
 
 int hub_http__authorize(struct hub_http_request *r, unsigned permission)
 {
-    return authorize(r, permission, 0);
+    return authorize(r, r->env->policies, permission, 0);
 }
 
 int hub_http__authorize_any(struct hub_http_request *r, unsigned any_of)
 {
-    return authorize(r, 0, any_of);
+    return authorize(r, r->env->policies, 0, any_of);
+}
+
+int hub_http__authorize_dps(struct hub_http_request *r, unsigned permission)
+{
+    return authorize(r, r->env->dps_policies, permission, 0);
 }
 
 /* all_of: every right is needed (checked by the auth layer); any_of: one of
  * them is enough (checked here on the authenticated policy). */
-static int authorize(struct hub_http_request *r, unsigned all_of, unsigned any_of)
+static int authorize(struct hub_http_request *r, const struct hub_auth_policy_set *policies,
+                     unsigned all_of, unsigned any_of)
 {
     const char *header = hub_http__header(r, "Authorization");
     if (header == NULL) {
@@ -38,7 +45,7 @@ static int authorize(struct hub_http_request *r, unsigned all_of, unsigned any_o
     struct hub_auth_verify_cfg cfg = {
         .hosts = r->env->hostnames, .host_count = r->env->hostname_count, .max_ttl_s = 0};
     struct hub_auth_service_req req = {
-        .now = r->env->now(), .resource = resource, .perms = all_of, .policies = r->env->policies};
+        .now = r->env->now(), .resource = resource, .perms = all_of, .policies = policies};
     struct hub_auth_result res;
     struct hub_err err = {0};
     int rc;

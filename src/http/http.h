@@ -28,6 +28,8 @@ struct hub_auth_policy_set;
 struct hub_msg_telemetry_log;
 struct hub_msg_c2d;
 struct hub_device_endpoint;
+struct hub_dps;
+struct hub_dpsdev_service;
 
 /* What every request handler may use. Borrowed pointers; they must outlive
  * every server that uses the env. Immutable after start. */
@@ -51,6 +53,14 @@ struct hub_http_env {
     int max_poll_wait_s; /* longest ?wait= of a telemetry long poll */
     /* The MQTT device endpoint: direct methods are invoked through it. */
     struct hub_device_endpoint *devices;
+    /* The provisioning service (routes_dps_service.c: /enrollmentGroups,
+     * /enrollments, /registrations), authorized against its own policy set
+     * only. NULL: no provisioning service API. */
+    struct hub_dps *dps;
+    const struct hub_auth_policy_set *dps_policies;
+    /* The DPS registration core (device HTTPS transport,
+     * routes_dps_device.c: /{idScope}/registrations/...). NULL: no routes. */
+    struct hub_dpsdev_service *dps_device;
 };
 
 struct hub_http_server;

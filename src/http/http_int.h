@@ -85,6 +85,10 @@ int hub_http__authorize(struct hub_http_request *r, unsigned permission);
  * (Azure lets either RegistryRead or ServiceConnect read twins and query). */
 int hub_http__authorize_any(struct hub_http_request *r, unsigned any_of);
 
+/* The provisioning service API's gate: the same SAS rules, looked up in the
+ * DPS policy set (env->dps_policies) only. */
+int hub_http__authorize_dps(struct hub_http_request *r, unsigned permission);
+
 /* Routers; each returns 1 when it handled the request (replied), 0 if the path is not its. */
 int hub_http__route_devices(struct hub_http_request *r);
 int hub_http__route_certificates(struct hub_http_request *r);
@@ -98,6 +102,12 @@ int hub_http__route_methods(struct hub_http_request *r);
  * DELETE .../deviceBound/{etag}[?reject], POST .../deviceBound/{etag}/abandon:
  * routes_device_transport.c */
 int hub_http__route_device_transport(struct hub_http_request *r);
+/* The provisioning service API (DPS policy tokens, api-version 2021-10-01):
+ * /enrollmentGroups, /enrollments, /registrations: routes_dps_service.c */
+int hub_http__route_dps_service(struct hub_http_request *r);
+/* DPS device registration over HTTPS: /{idScope}/registrations/{id}/register
+ * and .../operations/{op}: routes_dps_device.c */
+int hub_http__route_dps_device(struct hub_http_request *r);
 
 /* GET /metrics (routes_metrics.c; no api-version: Prometheus scrapers send
  * none). Returns 1 when the path was /metrics (replied), 0 otherwise. */

@@ -170,7 +170,8 @@ static void on_request(struct evhttp_request *req, void *arg)
      * service's C2D send and tells them apart by method and path. */
     if (hub_http__route_device_transport(&r) || hub_http__route_messages(&r) ||
         hub_http__route_methods(&r) || hub_http__route_twins(&r) || hub_http__route_devices(&r) ||
-        hub_http__route_certificates(&r))
+        hub_http__route_certificates(&r) || hub_http__route_dps_service(&r) ||
+        hub_http__route_dps_device(&r))
         return;
     hub_http__reply_error(&r, 404, "NotFound", "NO_ROUTE", "no resource at %s %s", r.method_name,
                           path);

@@ -109,6 +109,15 @@ static const struct hub_config_option options[] = {
      .max = 65535,
      AT(mqtt_port),
      .help = "TCP port of the MQTT 3.1.1 over TLS device endpoint."},
+    {.key = "dps_mqtt_port",
+     .type = HUB_CONFIG_INT,
+     .arg = "PORT",
+     .def = 8884,
+     .min = 1,
+     .max = 65535,
+     AT(dps_mqtt_port),
+     .help = "TCP port of the Device Provisioning Service's MQTT over TLS registration endpoint "
+             "(devices use provisioningHost = host:PORT). DPS over HTTPS shares https_port."},
     {.key = "threads",
      .type = HUB_CONFIG_INT,
      .arg = "N",
@@ -916,11 +925,12 @@ int hub_hubd_config_validate(struct hub_config *cfg, struct hub_err *err)
 {
     if (cfg->data_dir == NULL || cfg->listen == NULL)
         return HUB_ERR(err, HUB_E_INVALID_ARG, "config: not initialised");
-    if (cfg->https_port == cfg->mqtt_port)
+    if (cfg->https_port == cfg->mqtt_port || cfg->dps_mqtt_port == cfg->https_port ||
+        cfg->dps_mqtt_port == cfg->mqtt_port)
         return HUB_ERR(err, HUB_E_INVALID_ARG,
-                       "config: https_port and mqtt_port are both %d; each listener needs its "
-                       "own port",
-                       cfg->https_port);
+                       "config: https_port (%d), mqtt_port (%d) and dps_mqtt_port (%d) must "
+                       "differ; each listener needs its own port",
+                       cfg->https_port, cfg->mqtt_port, cfg->dps_mqtt_port);
     if (cfg->max_connections_per_ip > cfg->max_connections)
         return HUB_ERR(err, HUB_E_INVALID_ARG,
                        "config: max_connections_per_ip (%zu) is above max_connections (%zu)",

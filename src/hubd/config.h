@@ -42,6 +42,7 @@ struct hub_config {
     size_t hostname_count; /* 0: only localhost, 127.0.0.1 and ::1 */
     int https_port;        /* service REST API + device HTTPS */
     int mqtt_port;         /* MQTT 3.1.1 over TLS */
+    int dps_mqtt_port;     /* DPS registration, MQTT over TLS */
     int threads;           /* worker threads; 0 = one per core (hub_net_pool_init resolves it) */
     enum hub_log_level log_level;
 

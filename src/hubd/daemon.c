@@ -25,8 +25,11 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "device/device.h"
+#include "dps/dps.h"
+#include "dpsdev/dpsdev.h"
 #include "http/http.h"
 #include "hubd/config.h"
+#include "hubd/id_scope_file.h"
 #include "hubd/identity.h"
 #include "hubd/policies_file.h"
 #include "msg/msg.h"
@@ -45,6 +48,8 @@ struct daemon {
     struct hub_identity identity;
     const char *chain_file, *key_file;
     struct hub_auth_policy_set policies;
+    struct hub_auth_policy_set dps_policies; /* the provisioning service's own */
+    char id_scope[HUB_DPS_ID_SCOPE_SIZE];
     struct hub_store *store;
     struct hub_registry *registry;
     struct hub_msg_telemetry_log *telemetry;
@@ -61,10 +66,14 @@ struct daemon {
     struct hub_device_env device_env;
     struct hub_device_endpoint *device_ep;
     struct hub_device_server **mqtt_servers; /* one per worker */
-    struct worker_stop *stops;               /* one per worker */
+    struct hub_dps *dps;                     /* enrollments, matching, assignment */
+    SSL_CTX *dps_ssl_ctx; /* DPS MQTT: asks for (never requires) the device's chain */
+    struct hub_dpsdev_service *dps_device;  /* registration exchange, MQTT and HTTPS */
+    struct hub_dpsdev_server **dps_servers; /* one per worker */
+    struct worker_stop *stops;              /* one per worker */
 };
 
-/* What stopping one worker takes: both protocol servers drain, then its loop exits. */
+/* What stopping one worker takes: its three servers drain, then its loop exits. */
 struct worker_stop {
     struct daemon *d;
     size_t index;
@@ -144,16 +153,52 @@ static int setup_identity(struct daemon *d, struct hub_err *err)
     return rc;
 }
 
-static int setup_policies(struct daemon *d, struct hub_err *err)
+static int load_policies(const char *data_dir, const char *name, enum hub_auth_service service,
+                         struct hub_auth_policy_set *set, struct hub_err *err)
 {
     char path[PATH_BYTES];
     int created = 0;
-    int rc = path_in(path, d->cfg.data_dir, "policies", err);
+    int rc = path_in(path, data_dir, name, err);
     if (rc == 0)
-        rc = hub_policies_file_load_or_create(path, &d->policies, &created, err);
+        rc = hub_policies_file_load_or_create(path, service, set, &created, err);
     if (rc == 0 && created)
         hub_log_kv(HUB_LOG_INFO, "policies_created", "file", path, NULL);
     return rc;
+}
+
+/* The hub's policies and the provisioning service's, each in its own file:
+ * a data dir from before the provisioning service gains dps-policies on its
+ * next start. */
+static int setup_policies(struct daemon *d, struct hub_err *err)
+{
+    int rc = load_policies(d->cfg.data_dir, "policies", HUB_AUTH_SERVICE_IOTHUB, &d->policies, err);
+    if (rc == 0)
+        rc = load_policies(d->cfg.data_dir, "dps-policies", HUB_AUTH_SERVICE_DPS, &d->dps_policies,
+                           err);
+    return rc;
+}
+
+static const char *hub_host_name(const struct daemon *d)
+{
+    return d->cfg.hostname_count > 0 ? d->cfg.hostnames[0] : "localhost";
+}
+
+/* The provisioning service assigns devices to this hub, under the name
+ * devices reach it by. */
+static int setup_dps(struct daemon *d, struct hub_err *err)
+{
+    char path[PATH_BYTES];
+    int created = 0;
+    int rc = path_in(path, d->cfg.data_dir, "dps-id-scope", err);
+    if (rc == 0)
+        rc = hub_id_scope_file_load_or_create(path, d->id_scope, &created, err);
+    if (rc != 0)
+        return rc;
+    if (created)
+        hub_log_kv(HUB_LOG_INFO, "dps_id_scope_created", "id_scope", d->id_scope, "file", path,
+                   NULL);
+    struct hub_dps_opts opts = {.id_scope = d->id_scope, .assigned_hub = hub_host_name(d)};
+    return hub_dps_new(d->store, d->registry, &opts, &d->dps, err);
 }
 
 static int setup_store(struct daemon *d, struct hub_err *err)
@@ -226,6 +271,8 @@ static int setup_http(struct daemon *d, struct hub_err *err)
         .c2d = d->c2d,
         .max_poll_wait_s = d->cfg.max_poll_wait_s,
         .c2d_enqueued = on_c2d_enqueued,
+        .dps = d->dps,
+        .dps_policies = &d->dps_policies,
     };
     /* Devices may use the HTTPS transport with their X.509 chain, so HTTPS
      * asks for (never requires) a client certificate too. */
@@ -296,6 +343,41 @@ static int setup_mqtt(struct daemon *d, struct hub_err *err)
     return 0;
 }
 
+static int setup_dps_mqtt(struct daemon *d, struct hub_err *err)
+{
+    struct hub_net_tls_opts tls = {
+        .cert_chain_file = d->chain_file, .key_file = d->key_file, .request_client_cert = 1};
+    int rc = hub_net_tls_server_ctx_new(&tls, &d->dps_ssl_ctx, err);
+    if (rc == 0)
+        rc = hub_net_admission_ctx_set(d->dps_ssl_ctx, d->admission, HUB_NET_TRANSPORT_MQTT, err);
+    if (rc != 0)
+        return rc;
+    struct hub_dpsdev_env env = {
+        .id_scope = d->id_scope,
+        .backend = hub_dpsdev_backend_dps(d->dps),
+        .max_packet_bytes = d->cfg.mqtt_max_packet_bytes,
+        .handshake_timeout_ms = d->cfg.tls_handshake_timeout_ms,
+    };
+    rc = hub_dpsdev_service_new(&env, &d->dps_device, err);
+    if (rc != 0)
+        return rc;
+    d->http_env.dps_device = d->dps_device;
+    d->dps_servers = calloc(d->pool.count, sizeof(*d->dps_servers));
+    if (d->dps_servers == NULL)
+        return HUB_ERR(err, HUB_E_NOMEM, "no memory for servers");
+    for (size_t i = 0; i < d->pool.count; i++) {
+        int fd = -1;
+        rc = hub_net_listen(d->cfg.listen, d->cfg.dps_mqtt_port, "--dps-mqtt-port", LISTEN_BACKLOG,
+                            &fd, err);
+        if (rc == 0)
+            rc = hub_dpsdev_server_new(d->dps_device, &d->pool.workers[i], d->dps_ssl_ctx, fd,
+                                       &d->dps_servers[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Worker-side stop: runs on each worker's thread. */
 static void on_server_drained(void *arg)
 {
@@ -308,16 +390,19 @@ static void on_stop(void *arg)
 {
     struct worker_stop *stop = arg;
     struct daemon *d = stop->d;
-    stop->pending = 2;
+    stop->pending = 3;
     hub_http_server_drain(d->http_servers[stop->index], SHUTDOWN_GRACE_MS, on_server_drained, stop);
     hub_device_server_drain(d->mqtt_servers[stop->index], SHUTDOWN_GRACE_MS, on_server_drained,
                             stop);
+    hub_dpsdev_server_drain(d->dps_servers[stop->index], on_server_drained, stop);
 }
 
 static void print_banner(const struct daemon *d)
 {
-    const char *host = d->cfg.hostname_count > 0 ? d->cfg.hostnames[0] : "localhost";
+    const char *host = hub_host_name(d);
     const struct hub_auth_policy *owner = hub_auth_policy_set_find0(&d->policies, "iothubowner");
+    const struct hub_auth_policy *dps_owner =
+        hub_auth_policy_set_find0(&d->dps_policies, "provisioningserviceowner");
     printf("hubd: ready (pid %ld, %zu worker threads)\n", (long)getpid(), d->pool.count);
     printf("  service API (HTTPS): https://%s:%d/\n", host, d->cfg.https_port);
     printf("  devices (MQTT/TLS):  %s:%d\n", host, d->cfg.mqtt_port);
@@ -325,6 +410,13 @@ static void print_banner(const struct daemon *d)
         printf("  connection string:   "
                "HostName=%s;SharedAccessKeyName=iothubowner;SharedAccessKey=%s\n",
                host, owner->primary_key);
+    printf("  DPS (MQTT/TLS):      %s:%d  idScope=%s\n", host, d->cfg.dps_mqtt_port, d->id_scope);
+    printf("  DPS (HTTPS):         https://%s:%d/%s/registrations/\n", host, d->cfg.https_port,
+           d->id_scope);
+    if (dps_owner != NULL)
+        printf("  DPS connection:      "
+               "HostName=%s;SharedAccessKeyName=provisioningserviceowner;SharedAccessKey=%s\n",
+               host, dps_owner->primary_key);
     if (d->identity.ca_file[0] != '\0')
         printf("  hub CA (trust it):   %s\n", d->identity.ca_file);
     else
@@ -338,14 +430,18 @@ static void teardown(struct daemon *d)
     hub_net_pool_join_and_free(&d->pool);
     free(d->http_servers);
     free(d->mqtt_servers);
+    free(d->dps_servers);
     free(d->stops);
     /* The log flushes what devices sent (its last callbacks still reach the
      * endpoint) before the endpoint goes and the store closes under it. */
     hub_msg_telemetry_log_close(d->telemetry);
     hub_device_endpoint_free(d->device_ep);
     hub_msg_c2d_free(d->c2d);
+    hub_dpsdev_service_free(d->dps_device);
+    hub_dps_free(d->dps);
     SSL_CTX_free(d->ssl_ctx);
     SSL_CTX_free(d->mqtt_ssl_ctx);
+    SSL_CTX_free(d->dps_ssl_ctx);
     /* After the pool: the last SSL objects (and their tickets) went with it. */
     hub_net_admission_free(d->admission);
     free(d->hosts);
@@ -364,6 +460,8 @@ static void free_unstarted_servers(struct daemon *d)
             hub_http_server_drain(d->http_servers[i], 0, NULL, NULL);
         if (d->mqtt_servers != NULL && d->mqtt_servers[i] != NULL)
             hub_device_server_drain(d->mqtt_servers[i], 0, NULL, NULL);
+        if (d->dps_servers != NULL && d->dps_servers[i] != NULL)
+            hub_dpsdev_server_drain(d->dps_servers[i], NULL, NULL);
     }
     for (size_t i = 0; i < d->pool.count; i++)
         event_base_loop(d->pool.workers[i].base, EVLOOP_NONBLOCK);
@@ -420,6 +518,10 @@ int hub_daemon_main(int argc, char **argv)
         status = fail("store", &err);
         goto out;
     }
+    if (setup_dps(&d, &err) != 0) {
+        status = fail("provisioning service", &err);
+        goto out;
+    }
     if (setup_admission(&d, &err) != 0) {
         status = fail("admission", &err);
         goto out;
@@ -431,6 +533,11 @@ int hub_daemon_main(int argc, char **argv)
     }
     if (setup_mqtt(&d, &err) != 0) {
         status = fail("mqtt listener", &err);
+        free_unstarted_servers(&d);
+        goto out;
+    }
+    if (setup_dps_mqtt(&d, &err) != 0) {
+        status = fail("dps mqtt listener", &err);
         free_unstarted_servers(&d);
         goto out;
     }

@@ -64,8 +64,8 @@ static int save(const char *path, const struct hub_auth_policy_set *set, struct 
     return 0;
 }
 
-static int parse_line(char *line, const char *path, int lineno, struct hub_auth_policy_set *set,
-                      struct hub_err *err)
+static int parse_line(char *line, const char *path, int lineno, unsigned allowed,
+                      struct hub_auth_policy_set *set, struct hub_err *err)
 {
     char *fields[4];
     int n = 0;
@@ -83,10 +83,14 @@ static int parse_line(char *line, const char *path, int lineno, struct hub_auth_
     if (hub_auth_perms_parse(fields[3], strlen(fields[3]), &perms, &sub) != 0 ||
         hub_auth_policy_set_add(set, fields[0], perms, fields[1], fields[2], &sub) != 0)
         return HUB_ERR(err, HUB_E_PARSE, "%s:%d: %s", path, lineno, sub.msg);
+    if ((perms & ~allowed) != 0)
+        return HUB_ERR(err, HUB_E_PARSE, "%s:%d: policy '%s' holds rights of the other service",
+                       path, lineno, fields[0]);
     return 0;
 }
 
-static int load(const char *path, struct hub_auth_policy_set *set, struct hub_err *err)
+static int load(const char *path, unsigned allowed, struct hub_auth_policy_set *set,
+                struct hub_err *err)
 {
     FILE *f = fopen(path, "re");
     if (f == NULL)
@@ -105,7 +109,7 @@ static int load(const char *path, struct hub_auth_policy_set *set, struct hub_er
             line[--len] = '\0';
         if (len == 0 || line[0] == '#')
             continue;
-        rc = parse_line(line, path, lineno, set, err);
+        rc = parse_line(line, path, lineno, allowed, set, err);
     }
     fclose(f);
     if (rc == 0 && set->count == 0)
@@ -113,13 +117,15 @@ static int load(const char *path, struct hub_auth_policy_set *set, struct hub_er
     return rc;
 }
 
-int hub_policies_file_load_or_create(const char *path, struct hub_auth_policy_set *set,
-                                     int *created, struct hub_err *err)
+int hub_policies_file_load_or_create(const char *path, enum hub_auth_service service,
+                                     struct hub_auth_policy_set *set, int *created,
+                                     struct hub_err *err)
 {
     *created = 0;
     if (access(path, F_OK) == 0)
-        return load(path, set, err);
-    int rc = hub_auth_policy_set_init_default(set, err);
+        return load(path, hub_auth_service_perms(service), set, err);
+    int rc = service == HUB_AUTH_SERVICE_DPS ? hub_auth_policy_set_init_default_dps(set, err)
+                                             : hub_auth_policy_set_init_default(set, err);
     if (rc == 0)
         rc = save(path, set, err);
     if (rc == 0)

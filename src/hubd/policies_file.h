@@ -3,7 +3,8 @@
  * One policy per line, tab-separated: name, primary key, secondary key,
  * rights ("RegistryRead, RegistryWrite, ..."). '#' starts a comment line.
  * Made with Azure's defaults on first start; edited by hand only while the
- * hub is stopped.
+ * hub is stopped. The same format serves the provisioning service's
+ * policies (<data_dir>/dps-policies).
  */
 #ifndef HUB_HUBD_POLICIES_FILE_H
 #define HUB_HUBD_POLICIES_FILE_H
@@ -12,8 +13,11 @@
 #include "common/err.h"
 
 /* Loads path into *set, or, when path does not exist, creates it with fresh
- * default policies (and sets *created). Errors name path:line. */
-int hub_policies_file_load_or_create(const char *path, struct hub_auth_policy_set *set,
-                                     int *created, struct hub_err *err);
+ * default policies of `service` (and sets *created). Every policy in the
+ * file must hold rights of that service only (the IoT Hub's `policies`
+ * file, the provisioning service's `dps-policies`). Errors name path:line. */
+int hub_policies_file_load_or_create(const char *path, enum hub_auth_service service,
+                                     struct hub_auth_policy_set *set, int *created,
+                                     struct hub_err *err);
 
 #endif

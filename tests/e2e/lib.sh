@@ -46,14 +46,17 @@ choose_ports() {
     if [ "$(id -u)" -eq 0 ]; then
         HUB_HTTPS_PORT=${HUB_HTTPS_PORT:-443}
         HUB_MQTT_PORT=${HUB_MQTT_PORT:-8883}
+        HUB_DPS_MQTT_PORT=${HUB_DPS_MQTT_PORT:-8884}
     else
         HUB_HTTPS_PORT=${HUB_HTTPS_PORT:-$((20000 + $$ % 20000))}
         HUB_MQTT_PORT=${HUB_MQTT_PORT:-$((HUB_HTTPS_PORT + 1))}
+        HUB_DPS_MQTT_PORT=${HUB_DPS_MQTT_PORT:-$((HUB_HTTPS_PORT + 2))}
     fi
 }
 
 # start_hub [extra hubd args...]: runs hubd on a fresh data dir, waits for
-# "hubd: ready", exports HUB_CONNECTION_STRING, HUB_CAFILE, HUB_PORT.
+# "hubd: ready", exports HUB_CONNECTION_STRING, HUB_CAFILE, HUB_PORT and, for
+# the provisioning service, HUB_DPS_CONNECTION_STRING and HUB_DPS_ID_SCOPE.
 # Optional: HUB_E2E_DIR (a directory the test made, removed at cleanup) is
 # used instead of a new temporary one, for a test that mounts on its data/
 # first; HUBD_WRAPPER is put in front of hubd (valgrind); HUB_READY_TIMEOUT_S
@@ -61,15 +64,17 @@ choose_ports() {
 start_hub() {
     choose_ports
     HUB_DIR=${HUB_E2E_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/hubd-e2e.XXXXXX")}
-    HUB_ARGS="--data-dir $HUB_DIR/data --listen 127.0.0.1 --https-port $HUB_HTTPS_PORT --mqtt-port $HUB_MQTT_PORT --threads 2 --log-level debug $*"
+    HUB_ARGS="--data-dir $HUB_DIR/data --listen 127.0.0.1 --https-port $HUB_HTTPS_PORT --mqtt-port $HUB_MQTT_PORT --dps-mqtt-port $HUB_DPS_MQTT_PORT --threads 2 --log-level debug $*"
     # shellcheck disable=SC2086
     ${HUBD_WRAPPER:-} "$HUBD" $HUB_ARGS >"$HUB_DIR/hubd.out" 2>"$HUB_DIR/hubd.log" &
     HUB_PID=$!
     wait_ready "$HUB_DIR/hubd.out"
     HUB_CONNECTION_STRING=$(sed -n 's/^  connection string: *//p' "$HUB_DIR/hubd.out")
     HUB_CAFILE=$(sed -n 's/^  hub CA (trust it): *//p' "$HUB_DIR/hubd.out")
+    HUB_DPS_CONNECTION_STRING=$(sed -n 's/^  DPS connection:  *//p' "$HUB_DIR/hubd.out")
+    HUB_DPS_ID_SCOPE=$(sed -n 's/^  DPS (MQTT\/TLS): .*idScope=//p' "$HUB_DIR/hubd.out")
     HUB_PORT=$HUB_HTTPS_PORT
-    export HUB_CONNECTION_STRING HUB_CAFILE HUB_PORT
+    export HUB_CONNECTION_STRING HUB_CAFILE HUB_PORT HUB_DPS_CONNECTION_STRING HUB_DPS_ID_SCOPE HUB_DPS_MQTT_PORT
 }
 
 # restart_hub [--kill]: stops the hub (SIGTERM, or SIGKILL with --kill) and

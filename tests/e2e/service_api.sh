@@ -27,7 +27,7 @@ expect_eq "hub CA key is 0600" 600 "$(stat -c %a "$HUB_DIR/data/tls/hub-ca.key")
 expect_eq "the database (device keys) is 0600" 600 "$(stat -c %a "$HUB_DIR/data/hubd.db")"
 expect_eq "the data dir is 0700" 700 "$(stat -c %a "$HUB_DIR/data")"
 expect_exit "second hubd on the same data dir refuses" 1 "in use by another hubd" \
-    "$HUBD" --data-dir "$HUB_DIR/data" --listen 127.0.0.1 --https-port $((HUB_PORT + 2)) --mqtt-port $((HUB_PORT + 3))
+    "$HUBD" --data-dir "$HUB_DIR/data" --listen 127.0.0.1 --https-port $((HUB_PORT + 2)) --mqtt-port $((HUB_PORT + 3)) --dps-mqtt-port $((HUB_PORT + 4))
 
 # --- step 1: a CA, an intermediate and a device certificate -----------------
 expect_ok "make root CA" "$HUBCTL" cert root --out root --subject "E2E Root CA"

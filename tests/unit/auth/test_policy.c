@@ -63,6 +63,43 @@ static void test_default_set(void **state)
     assert_int_equal(hub_auth_policy_set_init_default(NULL, &err), HUB_E_INVALID_ARG);
 }
 
+/* The provisioning service's set holds DPS rights only, and none of its
+ * policies can pass a hub permission check (nor the reverse). */
+static void test_default_dps_set(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *rights;
+    } want[] = {
+        {"provisioningserviceowner", "ServiceConfig, EnrollmentRead, EnrollmentWrite, "
+                                     "RegistrationStatusRead, RegistrationStatusWrite"},
+        {"enrollmentRead", "EnrollmentRead, RegistrationStatusRead"},
+        {"enrollmentReadWrite",
+         "EnrollmentRead, EnrollmentWrite, RegistrationStatusRead, RegistrationStatusWrite"},
+    };
+    struct hub_auth_policy_set dps, hub;
+    struct hub_err err = {0};
+    assert_int_equal(hub_auth_policy_set_init_default_dps(&dps, &err), 0);
+    assert_int_equal(hub_auth_policy_set_init_default(&hub, &err), 0);
+    assert_int_equal(dps.count, 3);
+    for (size_t i = 0; i < dps.count; i++) {
+        const struct hub_auth_policy *p = &dps.items[i];
+        char rights[HUB_AUTH_PERMS_TEXT_MAX];
+        assert_string_equal(p->name, want[i].name);
+        assert_int_equal(hub_auth_perms_format(p->perms, rights, &err), 0);
+        assert_string_equal(rights, want[i].rights);
+        assert_int_equal(p->perms & ~hub_auth_service_perms(HUB_AUTH_SERVICE_DPS), 0);
+        assert_int_equal(hub_auth_policy_check(p, HUB_AUTH_PERM_REGISTRY_READ, &err),
+                         HUB_E_FORBIDDEN);
+        assert_null(hub_auth_policy_set_find0(&hub, p->name));
+    }
+    for (size_t i = 0; i < hub.count; i++)
+        assert_int_equal(
+            hub_auth_policy_check(&hub.items[i], HUB_AUTH_PERM_DPS_ENROLLMENT_READ, &err),
+            HUB_E_FORBIDDEN);
+}
+
 static void test_find(void **state)
 {
     (void)state;
@@ -106,7 +143,11 @@ static void test_add_table(void **state)
         {"space in name", "my policy", HUB_AUTH_PERM_REGISTRY_READ, K32, K32B, HUB_E_INVALID_ARG},
         {"'&' in name", "a&b", HUB_AUTH_PERM_REGISTRY_READ, K32, K32B, HUB_E_INVALID_ARG},
         {"no permissions", "none", 0, K32, K32B, HUB_E_INVALID_ARG},
-        {"unknown permission bit", "odd", 0x10, K32, K32B, HUB_E_INVALID_ARG},
+        {"unknown permission bit", "odd", 0x200, K32, K32B, HUB_E_INVALID_ARG},
+        {"DPS rights only", "dpsowner", HUB_AUTH_PERM_DPS_ALL, K32, K32B, 0},
+        {"hub and DPS rights mixed", "both",
+         HUB_AUTH_PERM_REGISTRY_READ | HUB_AUTH_PERM_DPS_ENROLLMENT_READ, K32, K32B,
+         HUB_E_INVALID_ARG},
         {"bad primary", "k1", HUB_AUTH_PERM_REGISTRY_READ, "abc", K32B, HUB_E_INVALID_ARG},
         {"missing secondary", "k2", HUB_AUTH_PERM_REGISTRY_READ, K32, NULL, HUB_E_INVALID_ARG},
         {"short key", "k3", HUB_AUTH_PERM_REGISTRY_READ, K32, "AAECAwQFBgcICQoLDA0O",
@@ -154,10 +195,13 @@ static void test_perms_text(void **state)
     assert_string_equal(out, "");
     assert_int_equal(hub_auth_perms_format(HUB_AUTH_PERM_DEVICE_CONNECT, out, &err), 0);
     assert_string_equal(out, "DeviceConnect");
-    assert_int_equal(hub_auth_perms_format(0x20, out, &err), HUB_E_INVALID_ARG);
+    assert_int_equal(hub_auth_perms_format(0x200, out, &err), HUB_E_INVALID_ARG);
+    assert_int_equal(hub_auth_perms_format(HUB_AUTH_PERM_DPS_ALL, out, &err), 0);
+    assert_string_equal(out, "ServiceConfig, EnrollmentRead, EnrollmentWrite, "
+                             "RegistrationStatusRead, RegistrationStatusWrite");
 
     /* Every combination survives format -> parse. */
-    for (unsigned p = 1; p <= HUB_AUTH_PERM_ALL; p++) {
+    for (unsigned p = 1; p <= HUB_AUTH_PERM_KNOWN; p++) {
         unsigned back = 0;
         assert_int_equal(hub_auth_perms_format(p, out, &err), 0);
         assert_int_equal(hub_auth_perms_parse(out, strlen(out), &back, &err), 0);
@@ -178,6 +222,7 @@ static void test_perms_text(void **state)
         {"RegistryReadWrite", HUB_E_PARSE, 0},          /* a policy name, not a right */
         {"Registry Read", HUB_E_PARSE, 0},
         {"RegistryRead;ServiceConnect", HUB_E_PARSE, 0},
+        {"enrollmentread, RegistrationStatusRead", 0, 0xa0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         unsigned perms = 0xdead;
@@ -262,9 +307,10 @@ static void test_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_default_set),  cmocka_unit_test(test_find),
-        cmocka_unit_test(test_add_table),    cmocka_unit_test(test_perms_text),
-        cmocka_unit_test(test_policy_check), cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_default_set), cmocka_unit_test(test_default_dps_set),
+        cmocka_unit_test(test_find),        cmocka_unit_test(test_add_table),
+        cmocka_unit_test(test_perms_text),  cmocka_unit_test(test_policy_check),
+        cmocka_unit_test(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -551,7 +551,11 @@ static void test_validate_cross_checks(void **state)
         const char *want;
     } cases[] = {
         {"--https-port", "8883", NULL, NULL,
-         "config: https_port and mqtt_port are both 8883; each listener needs its own port"},
+         "config: https_port (8883), mqtt_port (8883) and dps_mqtt_port (8884) must differ; each "
+         "listener needs its own port"},
+        {"--dps-mqtt-port", "443", NULL, NULL,
+         "config: https_port (443), mqtt_port (8883) and dps_mqtt_port (443) must differ; each "
+         "listener needs its own port"},
         {"--max-connections", "10", "--max-connections-per-ip", "11",
          "config: max_connections_per_ip (11) is above max_connections (10)"},
         {"--tls-cert-file", "/etc/hub/chain.pem", NULL, NULL,

@@ -1,0 +1,71 @@
+#include "hubd/id_scope_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SCOPE_LEN 11 /* "0ne" + 8 hex digits */
+
+/* "0ne" + 8 hex digits, as hub_dps_id_scope_generate makes them; any case
+ * of the hex digits, so a scope typed in by an operator still loads. */
+static int scope_valid(const char *s)
+{
+    if (strlen(s) != SCOPE_LEN || strncmp(s, "0ne", 3) != 0)
+        return 0;
+    for (const char *p = s + 3; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'F') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int load(const char *path, char out[HUB_DPS_ID_SCOPE_SIZE], struct hub_err *err)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return HUB_ERR(err, HUB_E_IO, "cannot open %s: %s", path, strerror(errno));
+    char line[64] = "";
+    int ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!ok || !scope_valid(line))
+        return HUB_ERR(err, HUB_E_PARSE, "%s: not an ID scope (\"0ne\" and 8 hex digits)", path);
+    memcpy(out, line, SCOPE_LEN + 1); /* scope_valid checked the length */
+    return 0;
+}
+
+static int save(const char *path, const char *scope, struct hub_err *err)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "path too long: %s", path);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return HUB_ERR(err, HUB_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+    char line[HUB_DPS_ID_SCOPE_SIZE + 1];
+    int n = snprintf(line, sizeof(line), "%s\n", scope);
+    int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return HUB_ERR(err, HUB_E_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int hub_id_scope_file_load_or_create(const char *path, char out[HUB_DPS_ID_SCOPE_SIZE],
+                                     int *created, struct hub_err *err)
+{
+    *created = 0;
+    if (access(path, F_OK) == 0)
+        return load(path, out, err);
+    int rc = hub_dps_id_scope_generate(out, err);
+    if (rc == 0)
+        rc = save(path, out, err);
+    if (rc == 0)
+        *created = 1;
+    return rc;
+}
