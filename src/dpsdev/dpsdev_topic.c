@@ -68,6 +68,13 @@ static int copy_part(char *dst, size_t cap, const char *src, size_t len, const c
         return HUB_ERR(err, HUB_E_PARSE, "%s is empty", what);
     if (len >= cap)
         return HUB_ERR(err, HUB_E_TOO_LARGE, "%s is longer than %zu bytes", what, cap - 1);
+    /* Values are echoed into response topics and log lines: no NUL, no
+     * controls or spaces, no topic separators or wildcards. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '#' || c == '+')
+            return HUB_ERR(err, HUB_E_PARSE, "%s has byte 0x%02x at %zu", what, c, i);
+    }
     memcpy(dst, src, len);
     dst[len] = '\0';
     return 0;

@@ -71,6 +71,13 @@ static void test_topics(void **state)
         {"$dps/registrations/PUT/iotdps-register/?$rid="
          "12345678901234567890123456789012345678901234567890123456789012345",
          HUB_E_TOO_LARGE, 0, NULL, NULL},
+        /* $rid and operationId are echoed into response topics: no
+         * wildcards, separators, spaces or controls. */
+        {"$dps/registrations/PUT/iotdps-register/?$rid=1#", HUB_E_PARSE, 0, NULL, NULL},
+        {"$dps/registrations/PUT/iotdps-register/?$rid=a/b", HUB_E_PARSE, 0, NULL, NULL},
+        {"$dps/registrations/PUT/iotdps-register/?$rid=\x01", HUB_E_PARSE, 0, NULL, NULL},
+        {"$dps/registrations/GET/iotdps-get-operationstatus/?$rid=2&operationId=a b", HUB_E_PARSE,
+         0, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct hub_dpsdev_topic t;
