@@ -186,6 +186,18 @@ case_ "https/tls: trickled ClientHello cut at the handshake deadline" TLS_HANDSH
     trickle_hello "$S" "$SR"
 honest "after the HTTPS TLS cases"
 
+# --- TLS and MQTT, DPS registration port -----------------------------------------------
+# The provisioning listener has its own connection code (src/dpsdev): the
+# same deadlines and packet limits, logged as event=dps_conn_closed.
+D="HOSTILE_TLS_PORT=$HUB_DPS_MQTT_PORT"
+DM="HUB_MQTT_PORT=$HUB_DPS_MQTT_PORT"
+case_ "dps/tls: nothing sent, cut at the handshake deadline" TLS_HANDSHAKE_TIMEOUT tls silent "$D"
+case_ "dps/tls: random bytes" TLS_ERROR tls random_bytes "$D"
+case_ "dps/tls: TLS 1.0 refused" TLS_ERROR tls tls10 "$D"
+case_ "dps/mqtt: no CONNECT after the handshake" 'CONNECT_TIMEOUT|TLS_HANDSHAKE_TIMEOUT' mqtt no_connect "$DM"
+case_ "dps/mqtt: 256 MiB CONNECT header" PACKET_TOO_LARGE mqtt huge_remaining_length_first "$DM"
+honest "after the DPS port cases"
+
 # --- MQTT -----------------------------------------------------------------------------
 case_ "mqtt: no CONNECT after the handshake" CONNECT_TIMEOUT mqtt no_connect
 case_ "mqtt: second CONNECT" PROTOCOL_VIOLATION mqtt second_connect
