@@ -32,7 +32,7 @@ static int load(const char *path, char out[HUB_DPS_ID_SCOPE_SIZE], struct hub_er
     if (!ok || !scope_valid(line))
         return HUB_ERR(err, HUB_E_PARSE, "%s: not an ID scope (\"0ne\" and 8 hex digits)", path);
     /* Devices send the scope as generated (upper case): keep one spelling. */
-    for (char *p = line; *p; p++)
+    for (char *p = line + 3; *p; p++)
         if (*p >= 'a' && *p <= 'f')
             *p = (char)(*p - 'a' + 'A');
     memcpy(out, line, SCOPE_LEN + 1); /* scope_valid checked the length */
