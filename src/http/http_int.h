@@ -59,6 +59,12 @@ void hub_http__reply_error(struct hub_http_request *r, int status, const char *a
 void hub_http__reply_error_logged(struct hub_http_request *r, int status, const char *azure_code,
                                   const char *reason, const char *log_detail,
                                   const char *client_text);
+/* The one event=api_refused line every refusal logs (who, peer, method,
+ * uri, status, reason, detail), with a fresh tracking id written to
+ * `tracking` for the reply body, whichever error shape it has. */
+#define HUB_HTTP_TRACKING_SIZE 33
+void hub_http__log_refused(struct hub_http_request *r, int status, const char *reason,
+                           const char *detail, char tracking[HUB_HTTP_TRACKING_SIZE]);
 /* Maps a hub_err from a lower layer to status + Azure code and replies.
  * not_found_code / exists_code name the resource ("DeviceNotFound", ...). */
 void hub_http__reply_hub_err(struct hub_http_request *r, const struct hub_err *err,

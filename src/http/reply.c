@@ -84,13 +84,30 @@ void hub_http__reply_empty(struct hub_http_request *r, int status)
     evhttp_send_reply(r->req, status, reason_phrase(status), NULL);
 }
 
+void hub_http__log_refused(struct hub_http_request *r, int status, const char *reason,
+                           const char *detail, char tracking[HUB_HTTP_TRACKING_SIZE])
+{
+    if (hub_random_hex(16, tracking, NULL) != 0)
+        snprintf(tracking, HUB_HTTP_TRACKING_SIZE, "0");
+    struct hub_log_line line;
+    hub_log_begin(&line, status >= 500 ? HUB_LOG_ERROR : HUB_LOG_WARN, "api_refused");
+    hub_log_str(&line, "who", r->who);
+    hub_log_str(&line, "peer", r->peer);
+    hub_log_str(&line, "method", r->method_name);
+    hub_log_str(&line, "uri", r->uri);
+    hub_log_int(&line, "status", status);
+    hub_log_str(&line, "reason", reason);
+    hub_log_str(&line, "detail", detail);
+    hub_log_str(&line, "tracking", tracking);
+    hub_log_end(&line);
+}
+
 void hub_http__reply_error_logged(struct hub_http_request *r, int status, const char *azure_code,
                                   const char *reason, const char *log_detail,
                                   const char *client_text)
 {
-    char tracking[33];
-    if (hub_random_hex(16, tracking, NULL) != 0)
-        snprintf(tracking, sizeof(tracking), "0");
+    char tracking[HUB_HTTP_TRACKING_SIZE];
+    hub_http__log_refused(r, status, reason, log_detail, tracking);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -101,18 +118,6 @@ void hub_http__reply_error_logged(struct hub_http_request *r, int status, const 
     snprintf(message, sizeof(message), "ErrorCode:%s;%s", azure_code, client_text);
     char exception[128];
     snprintf(exception, sizeof(exception), "Tracking ID:%s-G:0-TimeStamp:%s", tracking, stamp);
-
-    struct hub_log_line line;
-    hub_log_begin(&line, status >= 500 ? HUB_LOG_ERROR : HUB_LOG_WARN, "api_refused");
-    hub_log_str(&line, "who", r->who);
-    hub_log_str(&line, "peer", r->peer);
-    hub_log_str(&line, "method", r->method_name);
-    hub_log_str(&line, "uri", r->uri);
-    hub_log_int(&line, "status", status);
-    hub_log_str(&line, "reason", reason);
-    hub_log_str(&line, "detail", log_detail);
-    hub_log_str(&line, "tracking", tracking);
-    hub_log_end(&line);
 
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "iothub-errorcode", azure_code);
     json_t *body = json_pack("{s:s, s:s}", "Message", message, "ExceptionMessage", exception);
