@@ -305,8 +305,9 @@ int hub_dps_match_symmetric(struct hub_dps *dps, const char *registration_id, co
  *   - device exists but no registration record (created by hand): updated to
  *     the enrollment's auth, twin kept, substatus initialAssignment;
  *   - re-registration (a record exists), per reprovisionPolicy:
- *     updateHubAssignment false: nothing changes in the registry, substatus
- *     kept as it was; migrateDeviceData true: auth updated, twin kept,
+ *     updateHubAssignment false: nothing changes in the registry,
+ *     reprovisionedToInitialAssignment (back to the hub it was first
+ *     assigned to, unchanged); migrateDeviceData true: auth updated, twin kept,
  *     deviceDataMigrated; false: auth updated, twin reset to initialTwin
  *     (tags and desired replaced), deviceDataReset.
  *   A device disabled in the registry stays disabled (the operator's word

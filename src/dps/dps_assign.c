@@ -222,7 +222,9 @@ static int assign_locked(struct hub_dps *dps, const char *registration_id,
         if ((rc = twin_apply(dps, m, err)) != 0)
             return rc;
     } else if (reregistration && !m->enrollment.update_hub_assignment) {
-        sub = prev.substatus; /* stays where it was: nothing changes */
+        /* Sent back to the hub it was first assigned to, unchanged (Azure's
+         * "never reprovision"): nothing changes in the registry. */
+        sub = HUB_DPS_SUB_REPROVISIONED_TO_INITIAL;
     } else {
         in = cur;
         device_fields(m, &in);

@@ -510,7 +510,8 @@ static void test_assign_no_hub_update_keeps_everything(void **state)
     ok(hub_registry_twin_patch(fx->reg, "dev1", patch, strlen(patch), NULL, NULL, NULL, &err), &err,
        "patch");
     register_dev1(fx, &r2);
-    assert_int_equal(r2.substatus, HUB_DPS_SUB_INITIAL_ASSIGNMENT);
+    assert_int_equal(r1.substatus, HUB_DPS_SUB_INITIAL_ASSIGNMENT);
+    assert_int_equal(r2.substatus, HUB_DPS_SUB_REPROVISIONED_TO_INITIAL);
     char buf[64];
     assert_string_equal(tag_g(fx, "dev1", buf, sizeof(buf)), "mine");
 }
