@@ -49,6 +49,8 @@ e2e: build
 	./tests/e2e/device_mqtt.sh $(BUILD)
 	./tests/e2e/device_https.sh $(BUILD)
 	./tests/e2e/twin_api.sh $(BUILD)
+	./tests/e2e/dps_api.sh $(BUILD)
+	./tests/e2e/dps_cli.sh $(BUILD)
 	./tests/e2e/hostile.sh $(BUILD)
 	./tests/e2e/hostile_flood.sh $(BUILD)
 	./tests/e2e/revocation.sh $(BUILD)

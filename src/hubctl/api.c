@@ -6,7 +6,8 @@
  *   Authorization: SharedAccessSignature sr={HostName}&sig=...&skn={policy}&se={now+3600}
  *   Request-Id: {uuid v4}, User-Agent: hubctl/0.1, Host,
  *   Content-Type: application/json; charset=utf-8, Accept: application/json
- * and `?api-version=2021-04-12`. The token is rebuilt for every call, with
+ * and `?api-version=2021-04-12` (the provisioning service's calls:
+ * 2021-10-01, signed with the DPS policy's string). The token is rebuilt for every call, with
  * the raw HostName as sr, as the Node service SDK does. hubctl_api_call_raw
  * replaces the Content-Type and adds the caller's headers (C2D properties).
  */
@@ -28,17 +29,16 @@ void hubctl_api_response_free(struct hubctl_api_response *res)
     memset(res, 0, sizeof(*res));
 }
 
-int hubctl_api_open(struct hubctl_api *api, const struct hubctl_globals *g, struct hub_err *err)
+/* Parses `text` (a service policy connection string) into *api; `missing` is
+ * the message when there is none. */
+static int api_open(struct hubctl_api *api, const struct hubctl_globals *g, const char *text,
+                    const char *missing, const char *api_version, struct hub_err *err)
 {
     memset(api, 0, sizeof(*api));
-    if (g->connection_string == NULL || g->connection_string[0] == '\0')
-        return HUB_ERR(err, HUB_E_INVALID_ARG,
-                       "no connection string: use --connection-string or set "
-                       "HUB_CONNECTION_STRING (HostName=...;SharedAccessKeyName=...;"
-                       "SharedAccessKey=...)");
+    if (text == NULL || text[0] == '\0')
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "%s", missing);
     struct hub_err perr = {0};
-    int rc =
-        hub_auth_connstr_parse(g->connection_string, strlen(g->connection_string), &api->cs, &perr);
+    int rc = hub_auth_connstr_parse(text, strlen(text), &api->cs, &perr);
     if (rc < 0) /* the message names a key, never echoes the key itself */
         return HUB_ERR(err, rc, "connection string: %s", perr.msg);
     if (api->cs.kind != HUB_AUTH_CONNSTR_SERVICE)
@@ -50,7 +50,25 @@ int hubctl_api_open(struct hubctl_api *api, const struct hubctl_globals *g, stru
     api->target.port = g->port ? g->port : 443;
     api->target.cafile = g->cafile;
     api->json = g->json;
+    api->api_version = api_version;
     return 0;
+}
+
+int hubctl_api_open(struct hubctl_api *api, const struct hubctl_globals *g, struct hub_err *err)
+{
+    return api_open(api, g, g->connection_string,
+                    "no connection string: use --connection-string or set "
+                    "HUB_CONNECTION_STRING (HostName=...;SharedAccessKeyName=...;"
+                    "SharedAccessKey=...)",
+                    HUBCTL_API_VERSION, err);
+}
+
+int hubctl_api_open_dps(struct hubctl_api *api, const struct hubctl_globals *g, struct hub_err *err)
+{
+    return api_open(api, g, g->dps_connection_string,
+                    "no DPS connection string: use --dps-connection-string or set "
+                    "HUB_DPS_CONNECTION_STRING (hubd prints it as \"DPS connection:\")",
+                    HUBCTL_DPS_API_VERSION, err);
 }
 
 /* RFC 4122 version 4 UUID, for Request-Id (lets the hub's log find the call). */
@@ -131,7 +149,8 @@ int hubctl_api_call_raw(const struct hubctl_api *api, const struct hubctl_api_re
         return rc;
 
     const char *ctype = req->content_type ? req->content_type : "application/json; charset=utf-8";
-    size_t plen = strlen(req->path) + sizeof("?api-version=" HUBCTL_API_VERSION);
+    const char *version = api->api_version ? api->api_version : HUBCTL_API_VERSION;
+    size_t plen = strlen(req->path) + sizeof("?api-version=") + strlen(version);
     char *full = malloc(plen);
     char *auth_h = malloc(strlen(token) + sizeof("Authorization: "));
     char *ifm_h = req->if_match ? malloc(strlen(req->if_match) + sizeof("If-Match: ")) : NULL;
@@ -145,7 +164,7 @@ int hubctl_api_call_raw(const struct hubctl_api *api, const struct hubctl_api_re
         goto free_all;
     }
     snprintf(full, plen, "%s%capi-version=%s", req->path, strchr(req->path, '?') ? '&' : '?',
-             HUBCTL_API_VERSION);
+             version);
     sprintf(auth_h, "Authorization: %s", token);
     if (ifm_h != NULL)
         sprintf(ifm_h, "If-Match: %s", req->if_match);
@@ -175,6 +194,9 @@ int hubctl_api_call_raw(const struct hubctl_api *api, const struct hubctl_api_re
     const char *etag = hubctl_http_response_header_get0(&resp, "ETag");
     if (etag != NULL)
         snprintf(res->etag, sizeof(res->etag), "%s", etag);
+    const char *cont = hubctl_http_response_header_get0(&resp, "x-ms-continuation");
+    if (cont != NULL)
+        snprintf(res->continuation, sizeof(res->continuation), "%s", cont);
     if (resp.status < 200 || resp.status > 299) {
         char msg[HUBCTL_API_ERRMSG_MAX];
         hubctl_api_error_format(resp.status, resp.reason,

@@ -24,6 +24,8 @@
 
 /* The service API version sent on every call (reference §4 "General"). */
 #define HUBCTL_API_VERSION "2021-04-12"
+/* The provisioning service API version (reference §7, azure-iot-provisioning-service). */
+#define HUBCTL_DPS_API_VERSION "2021-10-01"
 /* Lifetime of each call's SAS token, as the Node service SDK (one hour). */
 #define HUBCTL_API_TOKEN_TTL_S 3600
 /* Longest error message shown to the user (fits in hub_err.msg). */
@@ -32,7 +34,8 @@
 struct hubctl_api {
     struct hub_auth_connstr cs; /* the service connection string, parsed */
     struct hubctl_https_target target;
-    int json; /* --json: commands print the API's JSON */
+    int json;                /* --json: commands print the API's JSON */
+    const char *api_version; /* sent as ?api-version=; static string */
 };
 
 /* One API answer. status is 0 if no HTTP response arrived (I/O error). */
@@ -40,6 +43,8 @@ struct hubctl_api_response {
     int status;
     json_t *json;   /* parsed body, NULL if the body was empty */
     char etag[256]; /* ETag response header, "" if absent */
+    /* x-ms-continuation response header (DPS query paging), "" if absent. */
+    char continuation[1024];
 };
 
 void hubctl_api_response_free(struct hubctl_api_response *res); /* NULL ok; zeroes */
@@ -52,6 +57,15 @@ void hubctl_api_response_free(struct hubctl_api_response *res); /* NULL ok; zero
  * HUB_E_PARSE / HUB_E_TOO_LARGE from hub_auth_connstr_parse.
  */
 int hubctl_api_open(struct hubctl_api *api, const struct hubctl_globals *g, struct hub_err *err);
+
+/*
+ * The same for the provisioning service: g->dps_connection_string
+ * (--dps-connection-string / HUB_DPS_CONNECTION_STRING, a service policy
+ * string such as provisioningserviceowner's), api-version
+ * HUBCTL_DPS_API_VERSION. The DPS shares the hub's HTTPS port and CA.
+ */
+int hubctl_api_open_dps(struct hubctl_api *api, const struct hubctl_globals *g,
+                        struct hub_err *err);
 
 /*
  * Calls `method` on `path` (e.g. "/devices/dev%201"; "?api-version=..." is

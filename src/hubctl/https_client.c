@@ -13,6 +13,12 @@
  * SAN for an IP literal; no partial wildcards). SNI is sent for names only:
  * RFC 6066 forbids IP literals in SNI, and the hub never requires it
  * (reference §8).
+ *
+ * Client certificate (optional, `hubctl dps register`): the whole chain file
+ * is sent (SSL_CTX_use_certificate_chain_file), because the server validates
+ * the device up to a CA it holds and needs the intermediates from us; the key
+ * must match the leaf, checked before connecting so a wrong pair is a local
+ * error rather than a handshake failure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -127,6 +133,29 @@ static int tcp_connect(const char *host, unsigned port, int timeout_ms, struct h
     if (fd < 0)
         return HUB_ERR(err, HUB_E_IO, "cannot connect to %s port %u: %s", host, port, last);
     return fd;
+}
+
+/* Loads the client certificate chain and key into ctx. 0 or HUB_E_CRYPTO / INVALID_ARG. */
+static int ctx_client_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file,
+                           struct hub_err *err)
+{
+    char ebuf[256];
+    if ((cert_file == NULL) != (key_file == NULL))
+        return HUB_ERR(err, HUB_E_INVALID_ARG,
+                       "a client certificate needs both its chain file and its key file");
+    if (cert_file == NULL)
+        return 0;
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
+        return HUB_ERR(err, HUB_E_CRYPTO, "cannot load client certificate %s: %s", cert_file,
+                       ssl_errstr(ebuf, sizeof(ebuf), "no certificate"));
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1)
+        return HUB_ERR(err, HUB_E_CRYPTO, "cannot load client key %s: %s", key_file,
+                       ssl_errstr(ebuf, sizeof(ebuf), "no key"));
+    if (SSL_CTX_check_private_key(ctx) != 1)
+        return HUB_ERR(err, HUB_E_CRYPTO, "client key %s does not match certificate %s", key_file,
+                       cert_file);
+    return 0;
 }
 
 static SSL_CTX *ctx_new(const char *cafile, struct hub_err *err)
@@ -259,6 +288,9 @@ int hubctl_https_request(const struct hubctl_https_target *t, const char *method
         rc = err->code;
         goto free_head;
     }
+    rc = ctx_client_cert(ctx, t->client_cert_file, t->client_key_file, err);
+    if (rc < 0)
+        goto free_ctx;
     int fd = tcp_connect(t->connect_host ? t->connect_host : t->host, t->port, connect_ms, err);
     if (fd < 0) {
         rc = fd;

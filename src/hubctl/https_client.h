@@ -128,6 +128,11 @@ struct hubctl_https_target {
     int connect_timeout_ms;   /* <= 0: HUBCTL_HTTPS_CONNECT_TIMEOUT_MS */
     int io_timeout_ms;        /* whole handshake + exchange; <= 0: HUBCTL_HTTPS_IO_TIMEOUT_MS */
     size_t max_body_bytes;    /* 0: HUBCTL_HTTPS_MAX_BODY_BYTES */
+    /* TLS client certificate (a DPS device's X.509 attestation): the PEM chain
+     * file, leaf first then its intermediates, and the leaf's PEM private key.
+     * Both NULL: no client certificate. */
+    const char *client_cert_file;
+    const char *client_key_file;
 };
 
 /*

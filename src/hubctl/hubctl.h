@@ -21,6 +21,9 @@ struct hubctl_globals {
     const char *host;              /* --host: connect here instead of HostName; NULL if none */
     unsigned port;                 /* --port / HUB_PORT; 443 by default */
     int json;                      /* --json: print the API's JSON */
+    /* --dps-connection-string / HUB_DPS_CONNECTION_STRING: the provisioning
+     * service's policy string; NULL if none */
+    const char *dps_connection_string;
 };
 
 /* One subcommand of a service-API family (`hubctl device create ...`). */
@@ -52,5 +55,10 @@ int hubctl_monitor_main(const struct hubctl_globals *g, int argc, char **argv);
 int hubctl_twin_main(const struct hubctl_globals *g, int argc, char **argv);
 /* `hubctl method invoke ...` (argv[0] == "method"): direct methods. */
 int hubctl_method_main(const struct hubctl_globals *g, int argc, char **argv);
+/* `hubctl dps group|enrollment|registration|key|register ...` (argv[0] == "dps"):
+ * the Device Provisioning Service (cmd_dps.c; `register` in cmd_dps_register.c). */
+int hubctl_dps_main(const struct hubctl_globals *g, int argc, char **argv);
+/* `hubctl dps register ...` (argv[0] == "register"): a device's registration. */
+int hubctl_dps_register_main(const struct hubctl_globals *g, int argc, char **argv);
 
 #endif

@@ -4,6 +4,8 @@
  * scripts can set the hub once:
  *
  *   --connection-string S   HUB_CONNECTION_STRING   service policy connection string
+ *   --dps-connection-string S
+ *                           HUB_DPS_CONNECTION_STRING  the provisioning service's (hubctl dps)
  *   --cafile FILE           HUB_CAFILE              the hub's TLS CA (default: system store)
  *   --port N                HUB_PORT                HTTPS port of the service API (443)
  *   --host ADDR                                     connect to ADDR instead of HostName
@@ -34,12 +36,18 @@ static void usage(FILE *out)
             "  monitor  print device-to-cloud messages as they arrive (hubctl monitor --help)\n"
             "  twin     show and update device twins (hubctl twin --help)\n"
             "  method   invoke a direct method on a device (hubctl method --help)\n"
+            "  dps      the Device Provisioning Service: enrollment groups, enrollments,\n"
+            "           registrations, and a device's registration (hubctl dps --help)\n"
             "\n"
             "global options (before COMMAND; each but --host and --json also from the\n"
             "environment variable shown):\n"
             "  --connection-string S  service connection string\n"
             "                         HostName=...;SharedAccessKeyName=...;SharedAccessKey=...\n"
             "                         [HUB_CONNECTION_STRING]\n"
+            "  --dps-connection-string S\n"
+            "                         the provisioning service's connection string, for\n"
+            "                         hubctl dps (hubd prints it as \"DPS connection:\")\n"
+            "                         [HUB_DPS_CONNECTION_STRING]\n"
             "  --cafile FILE          CA certificate(s) that issued the hub's TLS certificate;\n"
             "                         default: the system trust store [HUB_CAFILE]\n"
             "  --port N               HTTPS port of the service API, default 443 [HUB_PORT]\n"
@@ -105,6 +113,8 @@ int main(int argc, char **argv)
         }
         if (opt_value(argc, argv, &i, "--connection-string", &v))
             g.connection_string = v;
+        else if (opt_value(argc, argv, &i, "--dps-connection-string", &v))
+            g.dps_connection_string = v;
         else if (opt_value(argc, argv, &i, "--cafile", &v))
             g.cafile = v;
         else if (opt_value(argc, argv, &i, "--port", &v))
@@ -123,6 +133,8 @@ int main(int argc, char **argv)
     }
     if (g.connection_string == NULL)
         g.connection_string = getenv("HUB_CONNECTION_STRING");
+    if (g.dps_connection_string == NULL)
+        g.dps_connection_string = getenv("HUB_DPS_CONNECTION_STRING");
     if (g.cafile == NULL && getenv("HUB_CAFILE") != NULL && getenv("HUB_CAFILE")[0] != '\0')
         g.cafile = getenv("HUB_CAFILE");
     if (port == NULL && getenv("HUB_PORT") != NULL && getenv("HUB_PORT")[0] != '\0')
@@ -152,6 +164,8 @@ int main(int argc, char **argv)
         return hubctl_twin_main(&g, argc - i, argv + i);
     if (strcmp(cmd, "method") == 0)
         return hubctl_method_main(&g, argc - i, argv + i);
+    if (strcmp(cmd, "dps") == 0)
+        return hubctl_dps_main(&g, argc - i, argv + i);
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return HUBCTL_OK;
