@@ -152,6 +152,25 @@ expect_eq "HTTPS C2D receive: 200" 200 "$(api GET /devices/devsas/messages/devic
 expect_eq "a bad device token: 401" 401 "$(api POST /devices/devsas/messages/events \
     -H "Authorization: SharedAccessSignature sr=$SR&sig=AAAA&se=$((NOW + 3600))" -d x)"
 
+# --- the provisioning service: enrollments, registrations over HTTPS, refusals ------------------
+q "$HUBCTL" cert device --out dev3 --device-id dev3 --issuer-cert int.pem --issuer-key int.key --issuer-chain root.pem
+expect_ok "an X.509 enrollment group on the verified CA" \
+    "$HUBCTL" dps group create vg --ca vgca --tags '{"line":"vg"}'
+expect_ok "a symmetric-key group" "$HUBCTL" dps group create vgsym --symmetric-key
+expect_exit "dev3 registers with its chain" 0 "assignedHub=" \
+    "$HUBCTL" dps register dev3 --cert dev3-chain.pem --key dev3.key --timeout 60
+expect_exit "a chain from an unknown CA cannot register" 1 "401|refused" \
+    "$HUBCTL" dps register dev1 --cert strange.pem --key strange.key --timeout 60
+GROUP_KEY=$("$HUBCTL" --json dps group show vgsym | sed -n 's/.*"primaryKey": *"\([^"]*\)".*/\1/p' | head -1)
+DEV_KEY=$("$HUBCTL" dps key derive --group-key "$GROUP_KEY" dev4)
+expect_exit "dev4 registers with its derived key" 0 "deviceId=dev4" \
+    "$HUBCTL" dps register dev4 --key-sas "$DEV_KEY" --timeout 60
+expect_exit "a wrong key cannot register" 1 "401|refused" \
+    "$HUBCTL" dps register dev5 --key-sas "$DEV_KEY" --timeout 60
+expect_exit "the registration record" 0 "assigned" "$HUBCTL" dps registration show dev3
+expect_ok "delete a registration record" "$HUBCTL" dps registration delete dev4
+expect_ok "delete a group" "$HUBCTL" dps group delete vgsym
+
 # --- shutdown: valgrind's verdict is hubd's exit status -----------------------------------------
 expect_ok "purge a queue" "$HUBCTL" c2d purge devsas
 stop_hub
