@@ -8,6 +8,7 @@
 
 #include <event2/http.h>
 #include <jansson.h>
+#include <openssl/x509.h>
 
 #include "common/err.h"
 #include "http/http.h"
@@ -77,6 +78,10 @@ void hub_http__reply_empty(struct hub_http_request *r, int status);
 /* The request body parsed as a JSON object; replies 400 (and returns NULL)
  * when it is missing, not JSON or not an object. Caller json_decref()s. */
 json_t *hub_http__body_json(struct hub_http_request *r);
+/* The client certificate the request's TLS connection presented: *leaf a
+ * new reference (caller X509_free()s; NULL when none) and *chain the other
+ * certificates, borrowed from the session (NULL when none). */
+void hub_http__peer_certs(struct hub_http_request *r, X509 **leaf, STACK_OF(X509) * *chain);
 /* Value of a request header or NULL. */
 const char *hub_http__header(struct hub_http_request *r, const char *name);
 /* Value of query parameter `key` (decoded) into out; 1 if present, 0 if not. */

@@ -59,8 +59,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -241,13 +239,7 @@ static int dt_authenticate(struct hub_http_request *r, const char *id,
     X509 *leaf = NULL;
     STACK_OF(X509) *chain = NULL; /* borrowed from the TLS session */
     if (authz == NULL) {
-        struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
-        struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
-        SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
-        if (ssl != NULL) {
-            leaf = SSL_get1_peer_certificate(ssl);
-            chain = SSL_get_peer_cert_chain(ssl);
-        }
+        hub_http__peer_certs(r, &leaf, &chain);
         if (leaf == NULL) {
             hub_http__reply_error(r, 401, "IotHubUnauthorizedAccess", "NO_CREDENTIAL",
                                   "no credential: send a device SAS token in the Authorization "

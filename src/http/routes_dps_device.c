@@ -20,8 +20,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 
 #include "dpsdev/dpsdev.h"
@@ -42,16 +40,10 @@ static void reply_answer(struct hub_http_request *r, const struct hub_dpsdev_ans
 
 static void dps_register(struct hub_http_request *r, const char *scope, const char *reg_id)
 {
-    X509 *leaf = NULL;
-    STACK_OF(X509) *chain = NULL; /* borrowed from the TLS session */
+    X509 *leaf;
+    STACK_OF(X509) * chain; /* borrowed from the TLS session */
+    hub_http__peer_certs(r, &leaf, &chain);
     const char *authz = hub_http__header(r, "Authorization");
-    struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
-    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
-    if (ssl != NULL) {
-        leaf = SSL_get1_peer_certificate(ssl);
-        chain = SSL_get_peer_cert_chain(ssl);
-    }
     struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
     size_t len = evbuffer_get_length(in);
     const void *body = len > 0 ? evbuffer_pullup(in, -1) : NULL;
@@ -60,7 +52,7 @@ static void dps_register(struct hub_http_request *r, const char *scope, const ch
         .id_scope = scope,
         .registration_id = reg_id,
         .leaf = leaf,
-        .chain = leaf != NULL ? chain : NULL,
+        .chain = chain,
         .sas_token = authz,
         .sas_token_len = authz != NULL ? strlen(authz) : 0,
         .now = r->env->now != NULL ? r->env->now() : (int64_t)time(NULL),

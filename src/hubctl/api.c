@@ -17,9 +17,11 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 
 #include "common/util.h"
 #include "hubctl/api.h"
+#include "pki/pki.h"
 
 void hubctl_api_response_free(struct hubctl_api_response *res)
 {
@@ -243,6 +245,43 @@ void hubctl_api_json_print(const json_t *json)
         return;
     json_dumpf(json, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
+}
+
+void hubctl_api_etag_of(const struct hubctl_api_response *res, char *out, size_t cap)
+{
+    const char *e = json_string_value(json_object_get(res->json, "etag"));
+    if (e == NULL || e[0] == '\0')
+        e = res->etag[0] ? res->etag : "*";
+    snprintf(out, cap, "%s", e);
+}
+
+const char *hubctl_api_str_at(const json_t *obj, const char *k1, const char *k2, const char *k3)
+{
+    const json_t *v = json_object_get(obj, k1);
+    if (k2 != NULL)
+        v = json_object_get(v, k2);
+    if (k3 != NULL)
+        v = json_object_get(v, k3);
+    return json_string_value(v);
+}
+
+char *hubctl_api_cert_pem_load(const char *path)
+{
+    struct hub_err err = {0};
+    X509 *cert = NULL;
+    char *pem = NULL;
+    if (hub_pki_cert_load_file(path, &cert, &err) < 0 ||
+        hub_pki_cert_to_pem(cert, &pem, &err) < 0) {
+        const char *msg = err.msg[0] ? err.msg : hub_err_text(err.code);
+        /* pki names the file in some messages only: name it once, always. */
+        if (strstr(msg, path) != NULL)
+            fprintf(stderr, "hubctl: %s\n", msg);
+        else
+            fprintf(stderr, "hubctl: %s: %s\n", path, msg);
+        pem = NULL;
+    }
+    X509_free(cert);
+    return pem;
 }
 
 void hubctl_api_field_print(const char *label, const char *value)

@@ -126,6 +126,18 @@ void hubctl_api_json_print(const json_t *json);
 /* Prints "label:   value" (value sanitised; nothing when value is NULL) to stdout. */
 void hubctl_api_field_print(const char *label, const char *value);
 
+/* The etag to send as If-Match after a GET: the body's "etag", else the ETag
+ * header, else "*". */
+void hubctl_api_etag_of(const struct hubctl_api_response *res, char *out, size_t cap);
+
+/* The string at obj.k1[.k2[.k3]] (k2, k3 may be NULL), or NULL. */
+const char *hubctl_api_str_at(const json_t *obj, const char *k1, const char *k2, const char *k3);
+
+/* One certificate file (PEM or DER) as normalised PEM for an upload body
+ * (caller frees), or NULL after printing why on stderr; a file holding a
+ * private key is refused here, before anything is sent. */
+char *hubctl_api_cert_pem_load(const char *path);
+
 /* ---- pure helpers (api_format.c) ----------------------------------------- */
 
 /*

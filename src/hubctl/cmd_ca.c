@@ -160,40 +160,10 @@ static int open_api(const struct hubctl_globals *g, const struct ca_args *a, str
     return -1;
 }
 
-/* Reads one certificate file and returns its PEM (caller frees), or NULL after
- * printing why. */
-static char *load_pem(const char *path)
-{
-    struct hub_err err = {0};
-    X509 *cert = NULL;
-    char *pem = NULL;
-    if (hub_pki_cert_load_file(path, &cert, &err) < 0 ||
-        hub_pki_cert_to_pem(cert, &pem, &err) < 0) {
-        const char *msg = err.msg[0] ? err.msg : hub_err_text(err.code);
-        /* pki names the file in some messages only: name it once, always. */
-        if (strstr(msg, path) != NULL)
-            fprintf(stderr, "hubctl: %s\n", msg);
-        else
-            fprintf(stderr, "hubctl: %s: %s\n", path, msg);
-        pem = NULL;
-    }
-    X509_free(cert);
-    return pem;
-}
-
 static void path_of(char *out, size_t cap, const char *name, const char *suffix)
 {
     /* name is validated ([A-Za-z0-9._-]), so it needs no encoding */
     snprintf(out, cap, "/certificates/%s%s", name, suffix);
-}
-
-/* The etag to send as If-Match: JSON "etag", else the ETag header, else "*". */
-static void etag_of(const struct hubctl_api_response *res, char *out, size_t cap)
-{
-    const char *e = json_string_value(json_object_get(res->json, "etag"));
-    if (e == NULL || e[0] == '\0')
-        e = res->etag[0] ? res->etag : "*";
-    snprintf(out, cap, "%s", e);
 }
 
 static const char *prop(const json_t *ca, const char *key)
@@ -296,7 +266,7 @@ static int call_with_etag(const struct hubctl_api *api, const char *name, const 
         return ex;
     }
     char etag[256], path[160];
-    etag_of(res, etag, sizeof(etag));
+    hubctl_api_etag_of(res, etag, sizeof(etag));
     hubctl_api_response_free(res);
     path_of(path, sizeof(path), name, suffix);
     struct hub_err err = {0};
@@ -326,7 +296,7 @@ static int ca_upload(const struct hubctl_globals *g, int argc, char **argv)
     if (ex >= 0)
         return ex;
     const char *name = a.pos[0];
-    char *pem = load_pem(a.pos[1]);
+    char *pem = hubctl_api_cert_pem_load(a.pos[1]);
     if (pem == NULL)
         return HUBCTL_USAGE;
     if ((ex = open_api(g, &a, &api)) >= 0)
@@ -339,7 +309,7 @@ static int ca_upload(const struct hubctl_globals *g, int argc, char **argv)
         char path[128];
         path_of(path, sizeof(path), name, "");
         if (hubctl_api_call(&api, "GET", path, NULL, NULL, &res, &err) == 0) {
-            etag_of(&res, etag, sizeof(etag));
+            hubctl_api_etag_of(&res, etag, sizeof(etag));
         } else if (res.status != 404) {
             ex = hubctl_api_fail(&res, &err);
             goto free_res;
@@ -404,7 +374,7 @@ static int ca_verify(const struct hubctl_globals *g, int argc, char **argv)
     int ex = parse_args(argc, argv, 0, 2, &a);
     if (ex >= 0)
         return ex;
-    char *pem = load_pem(a.pos[1]);
+    char *pem = hubctl_api_cert_pem_load(a.pos[1]);
     if (pem == NULL)
         return HUBCTL_USAGE;
     if ((ex = open_api(g, &a, &api)) >= 0)

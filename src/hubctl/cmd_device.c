@@ -158,38 +158,30 @@ static int open_api(const struct hubctl_globals *g, const struct dev_args *a,
     return -1;
 }
 
-static const char *str_at(const json_t *obj, const char *k1, const char *k2, const char *k3)
-{
-    const json_t *v = json_object_get(obj, k1);
-    if (k2 != NULL)
-        v = json_object_get(v, k2);
-    if (k3 != NULL)
-        v = json_object_get(v, k3);
-    return json_string_value(v);
-}
-
 /* api gives the HostName of the device connection string printed for sas devices. */
 static void device_print(const struct hubctl_api *api, const json_t *d)
 {
-    const char *id = str_at(d, "deviceId", NULL, NULL);
-    const char *type = str_at(d, "authentication", "type", NULL);
+    const char *id = hubctl_api_str_at(d, "deviceId", NULL, NULL);
+    const char *type = hubctl_api_str_at(d, "authentication", "type", NULL);
     hubctl_api_field_print("deviceId:", id);
-    hubctl_api_field_print("status:", str_at(d, "status", NULL, NULL));
-    hubctl_api_field_print("statusReason:", str_at(d, "statusReason", NULL, NULL));
+    hubctl_api_field_print("status:", hubctl_api_str_at(d, "status", NULL, NULL));
+    hubctl_api_field_print("statusReason:", hubctl_api_str_at(d, "statusReason", NULL, NULL));
     hubctl_api_field_print("authentication:", type);
-    hubctl_api_field_print("generationId:", str_at(d, "generationId", NULL, NULL));
-    hubctl_api_field_print("etag:", str_at(d, "etag", NULL, NULL));
-    hubctl_api_field_print("connectionState:", str_at(d, "connectionState", NULL, NULL));
-    hubctl_api_field_print("primaryThumbprint:",
-                           str_at(d, "authentication", "x509Thumbprint", "primaryThumbprint"));
-    hubctl_api_field_print("secondaryThumbprint:",
-                           str_at(d, "authentication", "x509Thumbprint", "secondaryThumbprint"));
+    hubctl_api_field_print("generationId:", hubctl_api_str_at(d, "generationId", NULL, NULL));
+    hubctl_api_field_print("etag:", hubctl_api_str_at(d, "etag", NULL, NULL));
+    hubctl_api_field_print("connectionState:", hubctl_api_str_at(d, "connectionState", NULL, NULL));
+    hubctl_api_field_print(
+        "primaryThumbprint:",
+        hubctl_api_str_at(d, "authentication", "x509Thumbprint", "primaryThumbprint"));
+    hubctl_api_field_print(
+        "secondaryThumbprint:",
+        hubctl_api_str_at(d, "authentication", "x509Thumbprint", "secondaryThumbprint"));
     if (type == NULL || strcmp(type, "sas") != 0)
         return;
-    const char *k1 = str_at(d, "authentication", "symmetricKey", "primaryKey");
+    const char *k1 = hubctl_api_str_at(d, "authentication", "symmetricKey", "primaryKey");
     hubctl_api_field_print("primaryKey:", k1);
     hubctl_api_field_print("secondaryKey:",
-                           str_at(d, "authentication", "symmetricKey", "secondaryKey"));
+                           hubctl_api_str_at(d, "authentication", "symmetricKey", "secondaryKey"));
     if (id == NULL || k1 == NULL || k1[0] == '\0')
         return;
     struct hub_auth_connstr cs = {.kind = HUB_AUTH_CONNSTR_DEVICE};
@@ -209,10 +201,12 @@ static void device_list_print(const struct hubctl_api *api, const json_t *list)
     json_array_foreach(list, i, d)
     {
         char id[HUB_AUTH_ID_MAX + 1], st[32], type[32], conn[32];
-        hubctl_api_text_sanitize(str_at(d, "deviceId", NULL, NULL), id, sizeof(id));
-        hubctl_api_text_sanitize(str_at(d, "status", NULL, NULL), st, sizeof(st));
-        hubctl_api_text_sanitize(str_at(d, "authentication", "type", NULL), type, sizeof(type));
-        hubctl_api_text_sanitize(str_at(d, "connectionState", NULL, NULL), conn, sizeof(conn));
+        hubctl_api_text_sanitize(hubctl_api_str_at(d, "deviceId", NULL, NULL), id, sizeof(id));
+        hubctl_api_text_sanitize(hubctl_api_str_at(d, "status", NULL, NULL), st, sizeof(st));
+        hubctl_api_text_sanitize(hubctl_api_str_at(d, "authentication", "type", NULL), type,
+                                 sizeof(type));
+        hubctl_api_text_sanitize(hubctl_api_str_at(d, "connectionState", NULL, NULL), conn,
+                                 sizeof(conn));
         printf("%-32s %-9s %-21s %s\n", id, st, type, conn);
     }
 }

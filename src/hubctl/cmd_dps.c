@@ -334,16 +334,6 @@ static int open_api(const struct hubctl_globals *g, const struct dps_args *a,
     return -1;
 }
 
-static const char *str_at(const json_t *obj, const char *k1, const char *k2, const char *k3)
-{
-    const json_t *v = json_object_get(obj, k1);
-    if (k2 != NULL)
-        v = json_object_get(v, k2);
-    if (k3 != NULL)
-        v = json_object_get(v, k3);
-    return json_string_value(v);
-}
-
 static void output(const struct hubctl_api *api, const json_t *json, void (*human)(const json_t *))
 {
     if (api->json)
@@ -360,7 +350,7 @@ static void output(const struct hubctl_api *api, const json_t *json, void (*huma
 static void attestation_text(const json_t *e, char *out, size_t cap)
 {
     const json_t *att = json_object_get(e, "attestation");
-    const char *type = str_at(att, "type", NULL, NULL);
+    const char *type = hubctl_api_str_at(att, "type", NULL, NULL);
     const json_t *x = json_object_get(att, "x509");
     const json_t *certs = json_object_get(x, "signingCertificates");
     const char *what = "signingCertificate";
@@ -368,12 +358,12 @@ static void attestation_text(const json_t *e, char *out, size_t cap)
         certs = json_object_get(x, "clientCertificates");
         what = "clientCertificate";
     }
-    const char *ref1 = str_at(x, "caReferences", "primary", NULL);
-    const char *ref2 = str_at(x, "caReferences", "secondary", NULL);
+    const char *ref1 = hubctl_api_str_at(x, "caReferences", "primary", NULL);
+    const char *ref2 = hubctl_api_str_at(x, "caReferences", "secondary", NULL);
     const json_t *info = json_object_get(json_object_get(certs, "primary"), "info");
-    const char *subject = str_at(info, "subjectName", NULL, NULL);
-    const char *sha1 = str_at(info, "sha1Thumbprint", NULL, NULL);
-    const char *sha256 = str_at(info, "sha256Thumbprint", NULL, NULL);
+    const char *subject = hubctl_api_str_at(info, "subjectName", NULL, NULL);
+    const char *sha1 = hubctl_api_str_at(info, "sha1Thumbprint", NULL, NULL);
+    const char *sha256 = hubctl_api_str_at(info, "sha256Thumbprint", NULL, NULL);
     if (type == NULL)
         snprintf(out, cap, "?");
     else if (strcmp(type, "x509") != 0)
@@ -403,18 +393,20 @@ static void enrollment_print(const json_t *e)
 {
     char att[512];
     attestation_text(e, att, sizeof(att));
-    const char *group_id = str_at(e, "enrollmentGroupId", NULL, NULL);
+    const char *group_id = hubctl_api_str_at(e, "enrollmentGroupId", NULL, NULL);
     if (group_id != NULL) {
         hubctl_api_field_print("enrollmentGroupId:", group_id);
     } else {
-        hubctl_api_field_print("registrationId:", str_at(e, "registrationId", NULL, NULL));
-        hubctl_api_field_print("deviceId:", str_at(e, "deviceId", NULL, NULL));
+        hubctl_api_field_print("registrationId:",
+                               hubctl_api_str_at(e, "registrationId", NULL, NULL));
+        hubctl_api_field_print("deviceId:", hubctl_api_str_at(e, "deviceId", NULL, NULL));
     }
     hubctl_api_field_print("attestation:", att);
-    hubctl_api_field_print("status:", str_at(e, "provisioningStatus", NULL, NULL));
-    hubctl_api_field_print("primaryKey:", str_at(e, "attestation", "symmetricKey", "primaryKey"));
+    hubctl_api_field_print("status:", hubctl_api_str_at(e, "provisioningStatus", NULL, NULL));
+    hubctl_api_field_print("primaryKey:",
+                           hubctl_api_str_at(e, "attestation", "symmetricKey", "primaryKey"));
     hubctl_api_field_print("secondaryKey:",
-                           str_at(e, "attestation", "symmetricKey", "secondaryKey"));
+                           hubctl_api_str_at(e, "attestation", "symmetricKey", "secondaryKey"));
     hubctl_api_field_print("reprovision:", reprovision_text(e));
     const json_t *edge = json_object_get(json_object_get(e, "capabilities"), "iotEdge");
     hubctl_api_field_print("iotEdge:", json_is_true(edge) ? "yes" : "no");
@@ -424,10 +416,10 @@ static void enrollment_print(const json_t *e)
         hubctl_api_field_print("initialTwin:", text);
         free(text);
     }
-    hubctl_api_field_print("iotHubHostName:", str_at(e, "iotHubHostName", NULL, NULL));
-    hubctl_api_field_print("etag:", str_at(e, "etag", NULL, NULL));
-    hubctl_api_field_print("created:", str_at(e, "createdDateTimeUtc", NULL, NULL));
-    hubctl_api_field_print("updated:", str_at(e, "lastUpdatedDateTimeUtc", NULL, NULL));
+    hubctl_api_field_print("iotHubHostName:", hubctl_api_str_at(e, "iotHubHostName", NULL, NULL));
+    hubctl_api_field_print("etag:", hubctl_api_str_at(e, "etag", NULL, NULL));
+    hubctl_api_field_print("created:", hubctl_api_str_at(e, "createdDateTimeUtc", NULL, NULL));
+    hubctl_api_field_print("updated:", hubctl_api_str_at(e, "lastUpdatedDateTimeUtc", NULL, NULL));
 }
 
 static void enrollment_list_print(const json_t *list)
@@ -438,10 +430,11 @@ static void enrollment_list_print(const json_t *list)
     json_array_foreach(list, i, e)
     {
         char id[HUB_AUTH_ID_MAX + 1], st[32], att[512], satt[512];
-        const char *raw = str_at(e, "enrollmentGroupId", NULL, NULL);
-        hubctl_api_text_sanitize(raw ? raw : str_at(e, "registrationId", NULL, NULL), id,
+        const char *raw = hubctl_api_str_at(e, "enrollmentGroupId", NULL, NULL);
+        hubctl_api_text_sanitize(raw ? raw : hubctl_api_str_at(e, "registrationId", NULL, NULL), id,
                                  sizeof(id));
-        hubctl_api_text_sanitize(str_at(e, "provisioningStatus", NULL, NULL), st, sizeof(st));
+        hubctl_api_text_sanitize(hubctl_api_str_at(e, "provisioningStatus", NULL, NULL), st,
+                                 sizeof(st));
         attestation_text(e, att, sizeof(att));
         hubctl_api_text_sanitize(att, satt, sizeof(satt));
         printf("%-32s %-9s %s\n", id, st, satt);
@@ -453,15 +446,6 @@ static void enrollment_list_print(const json_t *list)
 static void path_of(char *out, size_t cap, const struct kind *k, const char *enc_id)
 {
     snprintf(out, cap, "%s/%s", k->collection, enc_id);
-}
-
-/* The etag to send as If-Match: JSON "etag", else the ETag header, else "*". */
-static void etag_of(const struct hubctl_api_response *res, char *out, size_t cap)
-{
-    const char *e = json_string_value(json_object_get(res->json, "etag"));
-    if (e == NULL || e[0] == '\0')
-        e = res->etag[0] ? res->etag : "*";
-    snprintf(out, cap, "%s", e);
 }
 
 /*
@@ -606,7 +590,7 @@ static int entity_set_status(const struct hubctl_globals *g, int argc, char **ar
         goto free_res;
     }
     char etag[256];
-    etag_of(&res, etag, sizeof(etag));
+    hubctl_api_etag_of(&res, etag, sizeof(etag));
     /* Send back what the service gave, changed in provisioningStatus only: the
      * service keeps a stored certificate that the answer shows as info only. */
     json_incref(e);
@@ -630,26 +614,6 @@ free_res:
 }
 
 /* ---- create: the request body --------------------------------------------- */
-
-/* Loads one certificate file as normalised PEM (caller frees), or NULL after
- * printing why. A file holding a private key is refused here. */
-static char *load_pem(const char *path)
-{
-    struct hub_err err = {0};
-    X509 *cert = NULL;
-    char *pem = NULL;
-    if (hub_pki_cert_load_file(path, &cert, &err) < 0 ||
-        hub_pki_cert_to_pem(cert, &pem, &err) < 0) {
-        const char *msg = err.msg[0] ? err.msg : hub_err_text(err.code);
-        if (strstr(msg, path) != NULL)
-            fprintf(stderr, "hubctl: %s\n", msg);
-        else
-            fprintf(stderr, "hubctl: %s: %s\n", path, msg);
-        pem = NULL;
-    }
-    X509_free(cert);
-    return pem;
-}
 
 /* Parses --tags / --desired: must be a JSON object. NULL after printing why. */
 static json_t *json_arg(const char *opt, const char *text)
@@ -710,7 +674,7 @@ static json_t *certs_new(const char *file1, const char *file2)
     for (int i = 0; i < 2 && certs != NULL; i++) {
         if (files[i] == NULL)
             continue;
-        char *pem = load_pem(files[i]);
+        char *pem = hubctl_api_cert_pem_load(files[i]);
         if (pem == NULL) {
             json_decref(certs);
             return NULL;
@@ -831,7 +795,7 @@ static int entity_create(const struct hubctl_globals *g, int argc, char **argv,
             ex = HUBCTL_FAIL;
             goto free_res;
         }
-        etag_of(&res, etag, sizeof(etag));
+        hubctl_api_etag_of(&res, etag, sizeof(etag));
     } else if (res.status != 404) {
         ex = hubctl_api_fail(&res, &err);
         goto free_res;
@@ -904,17 +868,17 @@ static int enrollment_disable(const struct hubctl_globals *g, int argc, char **a
 /* The enrollment group a registration came through ("" for an individual one). */
 static const char *reg_group(const json_t *r)
 {
-    const char *gid = str_at(r, "x509", "enrollmentGroupId", NULL);
-    return gid != NULL ? gid : str_at(r, "symmetricKey", "enrollmentGroupId", NULL);
+    const char *gid = hubctl_api_str_at(r, "x509", "enrollmentGroupId", NULL);
+    return gid != NULL ? gid : hubctl_api_str_at(r, "symmetricKey", "enrollmentGroupId", NULL);
 }
 
 static void registration_print(const json_t *r)
 {
-    hubctl_api_field_print("registrationId:", str_at(r, "registrationId", NULL, NULL));
-    hubctl_api_field_print("status:", str_at(r, "status", NULL, NULL));
-    hubctl_api_field_print("substatus:", str_at(r, "substatus", NULL, NULL));
-    hubctl_api_field_print("deviceId:", str_at(r, "deviceId", NULL, NULL));
-    hubctl_api_field_print("assignedHub:", str_at(r, "assignedHub", NULL, NULL));
+    hubctl_api_field_print("registrationId:", hubctl_api_str_at(r, "registrationId", NULL, NULL));
+    hubctl_api_field_print("status:", hubctl_api_str_at(r, "status", NULL, NULL));
+    hubctl_api_field_print("substatus:", hubctl_api_str_at(r, "substatus", NULL, NULL));
+    hubctl_api_field_print("deviceId:", hubctl_api_str_at(r, "deviceId", NULL, NULL));
+    hubctl_api_field_print("assignedHub:", hubctl_api_str_at(r, "assignedHub", NULL, NULL));
     hubctl_api_field_print("attestation:", json_object_get(r, "x509") != NULL ? "x509"
                                            : json_object_get(r, "symmetricKey") != NULL
                                                ? "symmetricKey"
@@ -926,10 +890,10 @@ static void registration_print(const json_t *r)
         snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(code));
         hubctl_api_field_print("errorCode:", text);
     }
-    hubctl_api_field_print("errorMessage:", str_at(r, "errorMessage", NULL, NULL));
-    hubctl_api_field_print("etag:", str_at(r, "etag", NULL, NULL));
-    hubctl_api_field_print("created:", str_at(r, "createdDateTimeUtc", NULL, NULL));
-    hubctl_api_field_print("updated:", str_at(r, "lastUpdatedDateTimeUtc", NULL, NULL));
+    hubctl_api_field_print("errorMessage:", hubctl_api_str_at(r, "errorMessage", NULL, NULL));
+    hubctl_api_field_print("etag:", hubctl_api_str_at(r, "etag", NULL, NULL));
+    hubctl_api_field_print("created:", hubctl_api_str_at(r, "createdDateTimeUtc", NULL, NULL));
+    hubctl_api_field_print("updated:", hubctl_api_str_at(r, "lastUpdatedDateTimeUtc", NULL, NULL));
 }
 
 static void registration_list_print(const json_t *list)
@@ -940,10 +904,11 @@ static void registration_list_print(const json_t *list)
     json_array_foreach(list, i, r)
     {
         char id[HUB_AUTH_ID_MAX + 1], st[32], dev[HUB_AUTH_ID_MAX + 1], hub[256];
-        hubctl_api_text_sanitize(str_at(r, "registrationId", NULL, NULL), id, sizeof(id));
-        hubctl_api_text_sanitize(str_at(r, "status", NULL, NULL), st, sizeof(st));
-        hubctl_api_text_sanitize(str_at(r, "deviceId", NULL, NULL), dev, sizeof(dev));
-        hubctl_api_text_sanitize(str_at(r, "assignedHub", NULL, NULL), hub, sizeof(hub));
+        hubctl_api_text_sanitize(hubctl_api_str_at(r, "registrationId", NULL, NULL), id,
+                                 sizeof(id));
+        hubctl_api_text_sanitize(hubctl_api_str_at(r, "status", NULL, NULL), st, sizeof(st));
+        hubctl_api_text_sanitize(hubctl_api_str_at(r, "deviceId", NULL, NULL), dev, sizeof(dev));
+        hubctl_api_text_sanitize(hubctl_api_str_at(r, "assignedHub", NULL, NULL), hub, sizeof(hub));
         printf("%-32s %-11s %-32s %s\n", id, st, dev, hub);
     }
 }
