@@ -1,10 +1,11 @@
 #include "hubd/id_scope_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "hubd/secret_file.h"
 
 #define SCOPE_LEN 11 /* "0ne" + 8 hex digits */
 
@@ -39,27 +40,6 @@ static int load(const char *path, char out[HUB_DPS_ID_SCOPE_SIZE], struct hub_er
     return 0;
 }
 
-static int save(const char *path, const char *scope, struct hub_err *err)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return HUB_ERR(err, HUB_E_INVALID_ARG, "path too long: %s", path);
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return HUB_ERR(err, HUB_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-    char line[HUB_DPS_ID_SCOPE_SIZE + 1];
-    int n = snprintf(line, sizeof(line), "%s\n", scope);
-    int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return HUB_ERR(err, HUB_E_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    return 0;
-}
-
 int hub_id_scope_file_load_or_create(const char *path, char out[HUB_DPS_ID_SCOPE_SIZE],
                                      int *created, struct hub_err *err)
 {
@@ -67,8 +47,10 @@ int hub_id_scope_file_load_or_create(const char *path, char out[HUB_DPS_ID_SCOPE
     if (access(path, F_OK) == 0)
         return load(path, out, err);
     int rc = hub_dps_id_scope_generate(out, err);
+    char line[HUB_DPS_ID_SCOPE_SIZE + 1];
+    int n = snprintf(line, sizeof(line), "%s\n", out);
     if (rc == 0)
-        rc = save(path, out, err);
+        rc = hub_secret_file_write(path, line, (size_t)n, err);
     if (rc == 0)
         *created = 1;
     return rc;

@@ -1,67 +1,37 @@
 #include "hubd/policies_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "hubd/secret_file.h"
 
 #define LINE_MAX_BYTES 512
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int save(const char *path, const struct hub_auth_policy_set *set, struct hub_err *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return HUB_ERR(err, HUB_E_INVALID_ARG, "path too long: %s", path);
-    unlink(tmp);
-    /* 0600 from the first byte: the keys are the hub's master secrets. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return HUB_ERR(err, HUB_E_IO, "cannot create %s: %s", tmp, strerror(errno));
     static const char header[] = "# hubd shared access policies: name, primary key, secondary "
                                  "key, rights (tab-separated). Keep this file secret.\n";
-    int rc = write_all(fd, header, sizeof(header) - 1);
-    for (size_t i = 0; rc == 0 && i < set->count; i++) {
+    char text[sizeof(header) + HUB_AUTH_POLICY_SET_MAX * LINE_MAX_BYTES];
+    size_t off = (size_t)snprintf(text, sizeof(text), "%s", header);
+    for (size_t i = 0; i < set->count; i++) {
         const struct hub_auth_policy *p = &set->items[i];
         char rights[HUB_AUTH_PERMS_TEXT_MAX];
-        char line[LINE_MAX_BYTES];
-        if (hub_auth_perms_format(p->perms, rights, err) != 0) {
-            rc = -1;
-            break;
-        }
-        int n = snprintf(line, sizeof(line), "%s\t%s\t%s\t%s\n", p->name, p->primary_key,
-                         p->secondary_key, rights);
-        rc = (n > 0 && n < (int)sizeof(line)) ? write_all(fd, line, (size_t)n) : -1;
+        int rc = hub_auth_perms_format(p->perms, rights, err);
+        if (rc != 0)
+            return rc;
+        /* Each line is under LINE_MAX_BYTES (names, keys and rights are
+         * bounded), so the buffer always holds the whole set. */
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "%s\t%s\t%s\t%s\n", p->name,
+                                p->primary_key, p->secondary_key, rights);
     }
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -1;
-    if (close(fd) != 0)
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
-    if (rc != 0) {
-        unlink(tmp);
-        if (err == NULL || err->code == 0)
-            HUB_ERR(err, HUB_E_IO, "cannot write %s: %s", path, strerror(errno));
-        return err != NULL ? err->code : HUB_E_IO;
-    }
-    return 0;
+    int rc = hub_secret_file_write(path, text, off, err);
+    OPENSSL_cleanse(text, sizeof(text)); /* the keys */
+    return rc;
 }
 
 static int parse_line(char *line, const char *path, int lineno, unsigned allowed,
