@@ -12,6 +12,8 @@
  *   hubd_device_connections                    authenticated MQTT connections
  *   hubd_telemetry_*                           the telemetry log's stats
  *   hubd_c2d_*                                 the C2D queues' stats
+ *   hubd_dps_registrations_total{outcome,reason}  DPS registrations (MQTT
+ *                                              and HTTPS together)
  * Labels only ever hold names from code (reasons, outcomes, status
  * classes), never device ids, so the series count is fixed.
  */
@@ -26,6 +28,7 @@
 #include "auth/auth.h"
 #include "common/metrics.h"
 #include "device/device.h"
+#include "dpsdev/dpsdev.h"
 #include "http/http_int.h"
 #include "msg/msg.h"
 
@@ -145,6 +148,25 @@ static void c2d_families(struct hub_metrics_text *t, struct hub_msg_c2d *c2d)
     hub_metrics_text_uint(t, "hubd_c2d_dropped_total", "reason=\"purged\"", s.purged);
 }
 
+static void dps_families(struct hub_metrics_text *t, struct hub_dpsdev_service *svc)
+{
+    hub_metrics_text_family(t, "hubd_dps_registrations_total",
+                            "Device registrations with the provisioning service, by outcome; a "
+                            "refusal or failure names its reason.",
+                            HUB_METRICS_COUNTER);
+    char labels[HUB_METRICS_LABELS_MAX];
+    for (int r = 0; r < HUB_DPSDEV_R__COUNT; r++) {
+        enum hub_dpsdev_reason reason = (enum hub_dpsdev_reason)r;
+        const char *outcome = reason == HUB_DPSDEV_R_OK                 ? "assigned"
+                              : hub_dpsdev_reason_status(reason) == 200 ? "failed"
+                                                                        : "refused";
+        snprintf(labels, sizeof(labels), "outcome=\"%s\",reason=\"%s\"", outcome,
+                 hub_dpsdev_reason_name(reason));
+        hub_metrics_text_uint(t, "hubd_dps_registrations_total", labels,
+                              hub_dpsdev_reason_count(svc, reason));
+    }
+}
+
 /* ---- the route ------------------------------------------------------------ */
 
 int hub_http__route_metrics(struct hub_http_request *r)
@@ -170,6 +192,8 @@ int hub_http__route_metrics(struct hub_http_request *r)
         telemetry_families(&t, r->env->telemetry);
     if (r->env->c2d != NULL)
         c2d_families(&t, r->env->c2d);
+    if (r->env->dps_device != NULL)
+        dps_families(&t, r->env->dps_device);
     struct evbuffer *body = t.failed ? NULL : evbuffer_new();
     if (body == NULL || evbuffer_add(body, t.buf, t.len) != 0) {
         if (body != NULL)

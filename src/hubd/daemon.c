@@ -226,7 +226,7 @@ static int setup_store(struct daemon *d, struct hub_err *err)
     return hub_msg_c2d_new(d->store, &copts, &d->c2d, err);
 }
 
-/* One admission for both listeners: max_connections counts them together. */
+/* One admission for every listener: max_connections counts them together. */
 static int setup_admission(struct daemon *d, struct hub_err *err)
 {
     struct hub_net_admission_opts opts = {
@@ -349,7 +349,8 @@ static int setup_dps_mqtt(struct daemon *d, struct hub_err *err)
         .cert_chain_file = d->chain_file, .key_file = d->key_file, .request_client_cert = 1};
     int rc = hub_net_tls_server_ctx_new(&tls, &d->dps_ssl_ctx, err);
     if (rc == 0)
-        rc = hub_net_admission_ctx_set(d->dps_ssl_ctx, d->admission, HUB_NET_TRANSPORT_MQTT, err);
+        rc = hub_net_admission_ctx_set(d->dps_ssl_ctx, d->admission, HUB_NET_TRANSPORT_DPS_MQTT,
+                                       err);
     if (rc != 0)
         return rc;
     struct hub_dpsdev_env env = {

@@ -101,7 +101,7 @@ struct hub_net_admission_ticket {
     struct event *ev;
 };
 
-static const char *const transport_names[] = {"mqtt", "https"};
+static const char *const transport_names[] = {"mqtt", "https", "dps_mqtt"};
 
 const char *hub_net_transport_name(enum hub_net_transport t)
 {

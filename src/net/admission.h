@@ -64,10 +64,11 @@ struct hub_metrics;
 enum hub_net_transport {
     HUB_NET_TRANSPORT_MQTT,
     HUB_NET_TRANSPORT_HTTPS,
+    HUB_NET_TRANSPORT_DPS_MQTT, /* the provisioning service's registration listener */
     HUB_NET_TRANSPORT__COUNT
 };
 
-/* "mqtt", "https"; "unknown" out of range. Static. */
+/* "mqtt", "https", "dps_mqtt"; "unknown" out of range. Static. */
 const char *hub_net_transport_name(enum hub_net_transport t);
 
 /* X(NAME, text). NAME is the log `reason=` and the metrics label. */

@@ -178,6 +178,18 @@ expect_eq "... each once" 121 "$(printf '%s\n' "$LAST_OUT" | grep '"registration
 expect_exit "the hub's connection string does not open the DPS API" 1 "401|403" \
     "$HUBCTL" --dps-connection-string "$HUB_CONNECTION_STRING" dps group list
 
+# The registrations above are counted in GET /metrics, by outcome and reason.
+SVC=$(sas_token localhost serviceConnect "$(policy_key serviceConnect)" $(($(date +%s) + 3600)))
+curl -sS --max-time 10 --cacert "$HUB_CAFILE" --resolve "localhost:$HUB_PORT:127.0.0.1" \
+    -H "Authorization: $SVC" "https://localhost:$HUB_PORT/metrics" >metrics.txt
+metric() { awk -v k="$1" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' metrics.txt; }
+expect_exit "metrics: assigned registrations counted" 0 '^[1-9]' \
+    metric 'hubd_dps_registrations_total{outcome="assigned",reason="OK"}'
+expect_exit "metrics: chain refusals counted" 0 '^[1-9]' \
+    metric 'hubd_dps_registrations_total{outcome="refused",reason="CHAIN_INVALID"}'
+expect_exit "metrics: disabled refusals counted" 0 '^[1-9]' \
+    metric 'hubd_dps_registrations_total{outcome="refused",reason="DISABLED"}'
+
 cd / || exit 1
 stop_hub
 summary
