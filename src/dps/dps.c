@@ -704,9 +704,9 @@ static bool unconditional(const char *if_match)
     return if_match == NULL || if_match[0] == '\0' || strcmp(if_match, "*") == 0;
 }
 
-int hub_dps_enrollment_put(struct hub_dps *dps, const struct hub_dps_enrollment *in,
-                           const char *if_match, struct hub_dps_enrollment *out, bool *created_out,
-                           struct hub_err *err)
+static int put_impl(struct hub_dps *dps, const struct hub_dps_enrollment *in, const char *if_match,
+                    bool create_only, struct hub_dps_enrollment *out, bool *created_out,
+                    struct hub_err *err)
 {
     if (out != NULL)
         memset(out, 0, sizeof(*out));
@@ -718,6 +718,10 @@ int hub_dps_enrollment_put(struct hub_dps *dps, const struct hub_dps_enrollment 
     bool exists = rc == 0;
     if (rc != 0 && rc != HUB_E_NOT_FOUND)
         return rc;
+    if (create_only && exists) {
+        rc = HUB_ERR(err, HUB_E_EXISTS, "'%.128s' already exists", in->id);
+        goto done;
+    }
     if (!unconditional(if_match) && !exists) {
         rc = HUB_ERR(err, HUB_E_ETAG_MISMATCH, "'%.128s' does not exist (If-Match given)", in->id);
         goto done;
@@ -779,7 +783,9 @@ int hub_dps_enrollment_put(struct hub_dps *dps, const struct hub_dps_enrollment 
     rc = hub_store_dps_put(dps->store, table_of(e.kind), &rec, exists ? old.etag : NULL, !exists,
                            err);
     free(body);
-    if (rc == HUB_E_EXISTS || (rc == HUB_E_NOT_FOUND && exists))
+    if (rc == HUB_E_EXISTS && create_only)
+        rc = HUB_ERR(err, HUB_E_EXISTS, "'%.128s' already exists (created meanwhile)", e.id);
+    else if (rc == HUB_E_EXISTS || (rc == HUB_E_NOT_FOUND && exists))
         rc = HUB_ERR(err, HUB_E_ETAG_MISMATCH, "'%.128s' changed meanwhile; retry", e.id);
     if (rc != 0)
         goto done;
@@ -793,6 +799,19 @@ done:
     hub_dps_enrollment_clear(&old);
     hub_dps_enrollment_clear(&e);
     return rc;
+}
+
+int hub_dps_enrollment_put(struct hub_dps *dps, const struct hub_dps_enrollment *in,
+                           const char *if_match, struct hub_dps_enrollment *out, bool *created_out,
+                           struct hub_err *err)
+{
+    return put_impl(dps, in, if_match, false, out, created_out, err);
+}
+
+int hub_dps_enrollment_create(struct hub_dps *dps, const struct hub_dps_enrollment *in,
+                              struct hub_dps_enrollment *out, struct hub_err *err)
+{
+    return put_impl(dps, in, NULL, true, out, NULL, err);
 }
 
 int hub_dps_enrollment_delete(struct hub_dps *dps, enum hub_dps_kind kind, const char *id,

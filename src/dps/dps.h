@@ -219,6 +219,10 @@ json_t *hub_dps_enrollment_json_new(const struct hub_dps_enrollment *e);
 int hub_dps_enrollment_put(struct hub_dps *dps, const struct hub_dps_enrollment *in,
                            const char *if_match, struct hub_dps_enrollment *out, bool *created_out,
                            struct hub_err *err);
+/* The same, creating only: HUB_E_EXISTS when the id exists (also when it
+ * appears concurrently: the store write is create-only). */
+int hub_dps_enrollment_create(struct hub_dps *dps, const struct hub_dps_enrollment *in,
+                              struct hub_dps_enrollment *out, struct hub_err *err);
 /* NOT_FOUND, INVALID_ARG (id syntax). *out: caller clears. */
 int hub_dps_enrollment_get(struct hub_dps *dps, enum hub_dps_kind kind, const char *id,
                            struct hub_dps_enrollment *out, struct hub_err *err);

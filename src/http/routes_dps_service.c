@@ -10,6 +10,7 @@
  *   POST   /enrollmentGroups/query                      EnrollmentRead
  *   POST   /enrollmentGroups/{id}/attestationmechanism  EnrollmentRead
  *   (the same five on /enrollments/{registrationId})
+ *   POST   /enrollments  (bulk operation)               EnrollmentWrite
  *   GET    /registrations/{registrationId}              RegistrationStatusRead
  *   DELETE /registrations/{registrationId}              RegistrationStatusWrite
  *   POST   /registrations/{enrollmentGroupId}/query     RegistrationStatusRead
@@ -425,6 +426,263 @@ static void run_query(struct hub_http_request *r, const struct collection *c, co
     hub_dps_enrollment_list_free(list);
 }
 
+/* ---- the bulk operation ----------------------------------------------------------- */
+
+/*
+ * POST /enrollments, azure-iot-provisioning-service's
+ * runBulkEnrollmentOperation (Azure "Individual Enrollment - Run Bulk
+ * Operation"), EnrollmentWrite:
+ *
+ *   request  {"mode": "create" | "update" | "updateIfMatchETag" | "delete",
+ *             "enrollments": [IndividualEnrollment, ...]}       1..BULK_MAX
+ *   answer   200 {"isSuccessful": bool,
+ *                 "errors": [{"registrationId", "errorCode", "errorStatus"}]}
+ *
+ * Each enrollment is applied on its own, in array order (one failing stops
+ * none of the others, and a registrationId given twice is applied twice);
+ * isSuccessful is true when `errors` is empty. errorCode is the status the
+ * single-enrollment route would have answered, in that route's
+ * status*1000+1 form, errorStatus its message. The request as a whole is
+ * refused (DPS error shape, nothing applied) only when it is malformed: not
+ * JSON, unknown mode, `enrollments` not an array of 1..BULK_MAX.
+ *
+ *   create             each must not exist (409)
+ *   update             create or replace, unconditionally (etag ignored)
+ *   updateIfMatchETag  replace only when the element's etag is the stored
+ *                      one (412; also when it does not exist); etag required
+ *   delete             only registrationId (and etag) are read; an etag,
+ *                      when given and not "*", must match (412); 404 if none
+ *
+ * The mode matches ASCII case-insensitively: the Node SDK's type spells it
+ * "updateIfMatchEtag", the REST reference and the Java SDK
+ * "updateIfMatchETag", .NET's enum converter may send "UpdateIfMatchETag".
+ */
+
+/* Azure's REST reference says "maximum of 10 enrollments" (older SDK texts
+ * say 10,000). hubd applies the list on the HTTP worker's thread, one
+ * durable store commit per element, so the bound keeps a worker from
+ * stalling its other connections: 100 is ten times Azure's documented
+ * maximum and still a few hundred milliseconds at worst. */
+#define BULK_MAX 100
+/* An id echoed back in `errors` (it may be invalid, hence any length). */
+#define BULK_ECHO_ID_MAX 256
+
+enum bulk_mode { BULK_CREATE, BULK_UPDATE, BULK_UPDATE_IF_MATCH, BULK_DELETE };
+
+static const struct {
+    const char *name;
+    enum bulk_mode mode;
+} bulk_modes[] = {
+    {"create", BULK_CREATE},
+    {"update", BULK_UPDATE},
+    {"updateIfMatchETag", BULK_UPDATE_IF_MATCH},
+    {"delete", BULK_DELETE},
+};
+
+/* The outcome of one element: status 0 = applied. */
+struct bulk_outcome {
+    int status;
+    const char *reason; /* log reason= */
+    char text[512];     /* errorStatus */
+};
+
+static int bulk_fail(struct bulk_outcome *o, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int bulk_fail(struct bulk_outcome *o, int status, const char *reason, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->text, sizeof(o->text), fmt, ap);
+    va_end(ap);
+    o->status = status;
+    o->reason = reason;
+    return -1;
+}
+
+static int bulk_fail_err(struct bulk_outcome *o, int status, const struct hub_err *err)
+{
+    return bulk_fail(o, status, hub_err_name(err->code), "%s", err->msg);
+}
+
+/* The element's etag, quotes stripped; NULL when absent, empty or "*". */
+static const char *bulk_etag(json_t *elem, char *out, size_t cap)
+{
+    const char *v = json_string_value(json_object_get(elem, "etag"));
+    if (v == NULL)
+        return NULL;
+    size_t n = strlen(v);
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+        v++;
+        n -= 2;
+    }
+    /* One too long to be an etag of ours is cut: it still mismatches. */
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return n == 0 || strcmp(out, "*") == 0 ? NULL : out;
+}
+
+/* A JSON string of `s`, whose bytes may not be UTF-8 (a lower layer's
+ * message may quote an id cut mid-character): non-ASCII bytes become '?'
+ * then. NULL on OOM. */
+static json_t *json_text_new(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j != NULL)
+        return j;
+    char safe[sizeof(((struct bulk_outcome *)0)->text)];
+    size_t i = 0;
+    for (; s[i] != '\0' && i + 1 < sizeof(safe); i++)
+        safe[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    safe[i] = '\0';
+    return json_string(safe);
+}
+
+/* Applies `mode` to one element whose registrationId `id` passed the syntax
+ * check. 0, or -1 with *o filled. Logs each change as the single routes do. */
+static int bulk_apply(struct hub_http_request *r, enum bulk_mode mode, json_t *elem, const char *id,
+                      struct bulk_outcome *o)
+{
+    const struct collection *c = &collections[1]; /* enrollments */
+    char etag_buf[HUB_ETAG_SIZE + 8];
+    const char *etag = bulk_etag(elem, etag_buf, sizeof(etag_buf));
+    struct hub_err err = {0};
+    if (mode == BULK_DELETE) {
+        if (hub_dps_enrollment_delete(r->env->dps, HUB_DPS_INDIVIDUAL, id, etag, &err) != 0)
+            return bulk_fail_err(o, status_of(err.code), &err);
+        log_change(r, "dps_enrollment_deleted", c, id);
+        return 0;
+    }
+    if (mode == BULK_UPDATE_IF_MATCH && etag == NULL)
+        return bulk_fail(o, 400, "NO_ETAG", "updateIfMatchETag needs the enrollment's etag");
+    char *text = json_dumps(elem, JSON_COMPACT);
+    if (text == NULL)
+        return bulk_fail(o, 500, "NOMEM", "out of memory");
+    struct hub_dps_enrollment in = {0}, out = {0};
+    int rc = hub_dps_enrollment_parse(HUB_DPS_INDIVIDUAL, id, text, strlen(text), &in, &err);
+    free(text);
+    if (rc != 0)
+        return bulk_fail_err(o, status_of(err.code), &err);
+    bool created = mode == BULK_CREATE;
+    rc = mode == BULK_CREATE
+             ? hub_dps_enrollment_create(r->env->dps, &in, &out, &err)
+             : hub_dps_enrollment_put(r->env->dps, &in, mode == BULK_UPDATE_IF_MATCH ? etag : NULL,
+                                      &out, &created, &err);
+    hub_dps_enrollment_clear(&in);
+    if (rc != 0) {
+        hub_dps_enrollment_clear(&out);
+        return bulk_fail_err(o, status_of(err.code), &err);
+    }
+    log_change(r, created ? "dps_enrollment_created" : "dps_enrollment_updated", c, out.id);
+    hub_dps_enrollment_clear(&out);
+    return 0;
+}
+
+/* One element, checked then applied; appends to `errors` on failure.
+ * 0, or -1 when `errors` could not grow (out of memory). */
+static int bulk_one(struct hub_http_request *r, enum bulk_mode mode, size_t index, json_t *elem,
+                    json_t *errors)
+{
+    struct bulk_outcome o = {0};
+    const char *id = json_string_value(json_object_get(elem, "registrationId"));
+    struct hub_err err = {0};
+    if (!json_is_object(elem))
+        bulk_fail(&o, 400, "BAD_JSON", "enrollments[%zu] is not an IndividualEnrollment object",
+                  index);
+    else if (id == NULL)
+        bulk_fail(&o, 400, "NO_ID", "enrollments[%zu] has no registrationId string", index);
+    else if (hub_dps_id_check(id, &err) != 0)
+        bulk_fail_err(&o, 400, &err);
+    else
+        bulk_apply(r, mode, elem, id, &o);
+    if (o.status == 0)
+        return 0;
+
+    char echo[BULK_ECHO_ID_MAX + 1];
+    const char *src = id != NULL ? id : "";
+    size_t n = strlen(src);
+    if (n > BULK_ECHO_ID_MAX) {
+        /* Cut before a character the bound splits (the answer is JSON). */
+        n = BULK_ECHO_ID_MAX;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(echo, src, n);
+    echo[n] = '\0';
+    struct hub_log_line line;
+    hub_log_begin(&line, o.status >= 500 ? HUB_LOG_ERROR : HUB_LOG_WARN, "dps_bulk_item_refused");
+    hub_log_str(&line, "who", r->who);
+    hub_log_str(&line, "peer", r->peer);
+    hub_log_int(&line, "index", (long long)index);
+    hub_log_mem(&line, "id", echo, strlen(echo));
+    hub_log_int(&line, "status", o.status);
+    hub_log_str(&line, "reason", o.reason);
+    hub_log_str(&line, "detail", o.text);
+    hub_log_end(&line);
+    return json_array_append_new(
+        errors, json_pack("{s:o, s:i, s:o}", "registrationId", json_text_new(echo), "errorCode",
+                          o.status * 1000 + 1, "errorStatus", json_text_new(o.text)));
+}
+
+static void bulk_run(struct hub_http_request *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    const char *data = len > 0 ? (const char *)evbuffer_pullup(in, -1) : NULL;
+    json_error_t jerr;
+    json_t *body = data != NULL ? json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *mode_json = json_object_get(body, "mode");
+    json_t *list = json_object_get(body, "enrollments");
+    json_t *errors = NULL;
+    const char *mode_name = json_string_value(mode_json);
+    size_t m = 0;
+    while (mode_name != NULL && m < sizeof(bulk_modes) / sizeof(bulk_modes[0]) &&
+           strcasecmp(mode_name, bulk_modes[m].name) != 0)
+        m++;
+    if (!json_is_object(body)) {
+        reply_dps_error(r, 400, "BAD_JSON",
+                        "body must be {\"mode\":...,\"enrollments\":[...]} (a JSON object)");
+    } else if (mode_name == NULL || m == sizeof(bulk_modes) / sizeof(bulk_modes[0])) {
+        reply_dps_error(r, 400, "BAD_BULK_MODE",
+                        "mode must be \"create\", \"update\", \"updateIfMatchETag\" or \"delete\"");
+    } else if (!json_is_array(list) || json_array_size(list) == 0 ||
+               json_array_size(list) > BULK_MAX) {
+        reply_dps_error(r, 400, "BAD_BULK_SIZE",
+                        "enrollments must be an array of 1 to %d IndividualEnrollment objects "
+                        "(got %zu)",
+                        BULK_MAX, json_array_size(list));
+    } else if ((errors = json_array()) == NULL) {
+        reply_dps_error(r, 500, "NOMEM", "out of memory");
+    } else {
+        size_t i;
+        json_t *elem;
+        int rc = 0;
+        json_array_foreach(list, i, elem)
+        {
+            if (rc == 0)
+                rc = bulk_one(r, bulk_modes[m].mode, i, elem, errors);
+        }
+        char count[24], failed[24];
+        snprintf(count, sizeof(count), "%zu", json_array_size(list));
+        snprintf(failed, sizeof(failed), "%zu", json_array_size(errors));
+        hub_log_kv(HUB_LOG_INFO, "dps_bulk_done", "who", r->who, "peer", r->peer, "mode",
+                   bulk_modes[m].name, "count", count, "failed", failed, NULL);
+        if (rc != 0) {
+            /* Some elements were applied; the client cannot learn which
+             * failed, so say the answer is lost rather than claim success. */
+            reply_dps_error(r, 500, "NOMEM", "out of memory building the answer");
+        } else {
+            json_t *ans = json_pack("{s:b, s:O}", "isSuccessful", json_array_size(errors) == 0,
+                                    "errors", errors);
+            reply_body(r, ans);
+        }
+    }
+    json_decref(errors);
+    json_decref(body);
+}
+
 /* ---- routing ------------------------------------------------------------------ */
 
 static void not_allowed(struct hub_http_request *r)
@@ -450,8 +708,16 @@ static void route_enrollments(struct hub_http_request *r, const struct collectio
             enrollment_get(r, c, r->segments[1], true);
         return;
     }
+    if (r->segment_count == 1 && c->kind == HUB_DPS_INDIVIDUAL && r->method == EVHTTP_REQ_POST) {
+        /* POST /enrollments: the bulk operation (the Node SDK adds a
+         * trailing slash, which carries no segment). */
+        if (hub_http__authorize_dps(r, c->write) == 0)
+            bulk_run(r);
+        return;
+    }
     if (r->segment_count != 2) {
-        /* POST /enrollments (bulk operation) and deeper paths. */
+        /* Other methods on the collection, the groups' bulk operation (not
+         * served: no SDK hubd targets calls it), deeper paths. */
         reply_dps_error(r, r->segment_count == 1 ? 405 : 404,
                         r->segment_count == 1 ? "BAD_METHOD" : "NO_ROUTE", "%s %s is not supported",
                         r->method_name, r->path);

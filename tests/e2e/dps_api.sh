@@ -6,7 +6,9 @@
 # and If-Match, queries with paging, the attestation mechanism, one real
 # registration over the device HTTPS route and its record, rights and the
 # separation of the hub's and the DPS's policy sets, and the refusals with
-# their DPS-shaped bodies and log lines. Usage: dps_api.sh BUILD_DIR
+# their DPS-shaped bodies and log lines; the bulk operation (each mode,
+# failures reported per registrationId, its bound and rights).
+# Usage: dps_api.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
 HUBD=$BUILD/hubd
@@ -259,6 +261,120 @@ expect_call "deleting it again is 404" 404 '.'
 expect_log "the deletes are logged" "event=dps_enrollment_deleted who=provisioningserviceowner .*kind=individual id=dev1"
 call "$DPS" POST /enrollments/query -d '{"query":"*"}'
 expect_call "the enrollment query is empty after the delete" 200 '^\[\]$'
+
+# --- the bulk operation (POST /enrollments) --------------------------------------------
+# bulk MODE ELEMENTS...: the body of a bulk operation on those JSON elements.
+bulk() {
+    m=$1; shift
+    printf '{"mode":"%s","enrollments":[' "$m"
+    sep=
+    for e in "$@"; do printf '%s%s' "$sep" "$e"; sep=,; done
+    printf ']}'
+}
+# sym ID [STATUS]: a symmetric-key individual enrollment.
+sym() { printf '{"registrationId":"%s","attestation":{"type":"symmetricKey"},"provisioningStatus":"%s"}' "$1" "${2:-enabled}"; }
+# errors_of: the registrationIds in the last answer's errors, space-separated,
+# in order ("-" for an empty one).
+errors_of() { printf '%s' "$BODY" | grep -o '"registrationId":"[^"]*"' | sed 's/.*:"\(.*\)"/\1/; s/^$/-/' | tr '\n' ' ' | sed 's/ $//'; }
+# error_for ID: the {registrationId, errorCode, errorStatus} entry of ID in BODY.
+error_for() { printf '%s' "$BODY" | grep -o "{\"registrationId\":\"$1\"[^}]*}"; }
+
+call "$READER" POST /enrollments -d "$(bulk create "$(sym b1)")"
+expect_call "enrollmentRead cannot run a bulk operation (403)" 403 'EnrollmentWrite'
+call "$REGONLY" POST /enrollments -d "$(bulk create "$(sym b1)")"
+expect_call "RegistrationStatusRead alone cannot run a bulk operation (403)" 403 '.'
+call "$HUBOWNER" POST /enrollments -d "$(bulk create "$(sym b1)")"
+expect_call "an iothubowner token is refused on the bulk operation (401)" 401 '.'
+call "$DPS" GET /enrollments/b1
+expect_call "no refused bulk operation created anything" 404 '.'
+
+call "$ENROLLONLY" POST /enrollments -d "$(bulk create "$(sym b1)" "$(sym b2)")"
+expect_call "bulk create of two new enrollments succeeds (EnrollmentWrite)" 200 '^\{"isSuccessful":true,"errors":\[\]\}$'
+call "$DPS" GET /enrollments/b2
+expect_call "the bulk-created b2 exists with generated keys" 200 '"registrationId":"b2".*"primaryKey":"[A-Za-z0-9+/]{43}="'
+expect_log "each bulk creation is logged" "event=dps_enrollment_created who=enrollmentsOnly .*kind=individual id=b2"
+expect_log "the bulk operation is logged with its counts" "event=dps_bulk_done who=enrollmentsOnly .*mode=create count=2 failed=0"
+
+call "$DPS" POST /enrollments/ -d "$(bulk create "$(sym b2)" "$(sym b3)" '{"registrationId":"Bad-Upper","attestation":{"type":"symmetricKey"}}' '{"registrationId":"b9","attestation":{"type":"tpm"}}' '"b10"')"
+expect_call "bulk create with failures answers 200 isSuccessful false" 200 '^\{"isSuccessful":false,"errors":\['
+expect_eq "the errors name each failed registrationId in order" "b2 Bad-Upper b9 -" "$(errors_of)"
+expect_exit "an existing enrollment is 409 in create mode" 0 '"errorCode":409001,"errorStatus":"[^"]*already exists' error_for b2
+expect_exit "an invalid id is 400 with the reason" 0 '"errorCode":400001' error_for Bad-Upper
+expect_exit "an unsupported attestation is 400 naming the field" 0 '"errorCode":400001,"errorStatus":"[^"]*attestation.type' error_for b9
+expect_exit "an element that is not an object is reported by index" 0 '"registrationId":"","errorCode":400001,"errorStatus":"enrollments\[4\]' printf '%s' "$BODY"
+call "$DPS" GET /enrollments/b3
+expect_call "the element after a failed one was still created" 200 '"registrationId":"b3"'
+ETAG_B3=$(field etag)
+expect_log "each failed element is logged" "event=dps_bulk_item_refused who=provisioningserviceowner .*id=b2 status=409 reason=EXISTS"
+expect_log "the partial failure is counted" "event=dps_bulk_done .*mode=create count=5 failed=4"
+
+# "a" and 200 two-byte characters: the 256-byte cut falls inside the 128th.
+LONGID=a$(i=0; while [ $i -lt 200 ]; do printf 'é'; i=$((i + 1)); done)
+call "$DPS" POST /enrollments -d "$(bulk create "$(sym "$LONGID")")"
+expect_call "a 401-byte non-ASCII id is echoed cut to 255 bytes, on a character boundary" 200 "\"registrationId\":\"$(printf '%s' "$LONGID" | head -c 255)\",\"errorCode\":400001"
+call "$DPS" GET /enrollments/b1
+ETAG_B1=$(field etag)
+call "$DPS" POST /enrollments -d "$(bulk update "$(sym b1 disabled)" "$(sym b4)")"
+expect_call "bulk update replaces b1 and creates b4" 200 '^\{"isSuccessful":true,"errors":\[\]\}$'
+call "$DPS" GET /enrollments/b1
+expect_call "b1 was replaced (now disabled)" 200 '"provisioningStatus":"disabled"'
+ETAG_B1_2=$(field etag)
+if [ -n "$ETAG_B1_2" ] && [ "$ETAG_B1_2" != "$ETAG_B1" ]; then pass "the bulk update changed b1's etag"; else fail "the bulk update changed b1's etag" "$ETAG_B1 -> $ETAG_B1_2"; fi
+call "$DPS" GET /enrollments/b4
+expect_call "update mode created the missing b4" 200 '"registrationId":"b4"'
+expect_log "the bulk update is logged as an update" "event=dps_enrollment_updated who=provisioningserviceowner .*id=b1"
+
+# with_etag ELEMENT ETAG: the element with "etag" added (etags hold '/').
+with_etag() { printf '{"etag":"%s",%s' "$2" "${1#\{}"; }
+call "$DPS" POST /enrollments -d "$(bulk updateIfMatchETag "$(with_etag "$(sym b1)" "$ETAG_B1_2")" "$(with_etag "$(sym b3 disabled)" "$ETAG_B1")" "$(sym b4 disabled)" "$(with_etag "$(sym b5)" "$ETAG_B1_2")")"
+expect_call "updateIfMatchETag with stale, missing and unknown etags answers 200 isSuccessful false" 200 '"isSuccessful":false'
+expect_eq "updateIfMatchETag refuses b3, b4 and b5 only" "b3 b4 b5" "$(errors_of)"
+expect_exit "a stale etag is 412" 0 '"errorCode":412001' error_for b3
+expect_exit "a missing etag is 400" 0 '"errorCode":400001,"errorStatus":"[^"]*etag' error_for b4
+expect_exit "an etag for a missing enrollment is 412" 0 '"errorCode":412001' error_for b5
+call "$DPS" GET /enrollments/b1
+expect_call "the matching etag replaced b1 (enabled again)" 200 '"provisioningStatus":"enabled"'
+ETAG_B1_3=$(field etag)
+call "$DPS" GET /enrollments/b3
+expect_call "the stale etag left b3 unchanged" 200 '"provisioningStatus":"enabled"'
+call "$DPS" GET /enrollments/b5
+expect_call "updateIfMatchETag did not create b5" 404 '.'
+call "$DPS" POST /enrollments -d "$(bulk updateIfMatchEtag "{\"etag\":\"\\\"$ETAG_B3\\\"\",\"registrationId\":\"b3\",\"attestation\":{\"type\":\"symmetricKey\"}}")"
+expect_call "the mode matches case-insensitively (Node's updateIfMatchEtag) and a quoted etag matches" 200 '"isSuccessful":true'
+
+call "$DPS" POST /enrollments -d "$(bulk delete "$(with_etag '{"registrationId":"b1"}' "$ETAG_B1")" '{"registrationId":"b2"}' '{"registrationId":"b404"}')"
+expect_call "bulk delete with a stale etag and a missing id answers 200 isSuccessful false" 200 '"isSuccessful":false'
+expect_eq "delete refuses b1 (stale etag) and b404" "b1 b404" "$(errors_of)"
+expect_exit "the stale etag on delete is 412" 0 '"errorCode":412001' error_for b1
+expect_exit "deleting a missing enrollment is 404" 0 '"errorCode":404001' error_for b404
+call "$DPS" GET /enrollments/b2
+expect_call "b2 (no etag: unconditional) was deleted" 404 '.'
+call "$DPS" GET /enrollments/b1
+expect_call "b1 (stale etag) was kept" 200 '"registrationId":"b1"'
+call "$DPS" POST /enrollments -d "$(bulk delete "$(with_etag '{"registrationId":"b1"}' "$ETAG_B1_3")" '{"registrationId":"b3"}' '{"registrationId":"b4"}')"
+expect_call "bulk delete with the current etag deletes the rest" 200 '^\{"isSuccessful":true,"errors":\[\]\}$'
+expect_log "each bulk delete is logged" "event=dps_enrollment_deleted who=provisioningserviceowner .*kind=individual id=b4"
+
+many=$(i=0; while [ $i -lt 101 ]; do sym "m$i"; i=$((i + 1)); [ $i -lt 101 ] && printf ','; done)
+call "$DPS" POST /enrollments -d "{\"mode\":\"create\",\"enrollments\":[$many]}"
+expect_call "101 enrollments in one request are refused whole (400)" 400 '"errorCode":400001.*1 to 100'
+call "$DPS" GET /enrollments/m0
+expect_call "the refused oversized request created nothing" 404 '.'
+call "$DPS" POST /enrollments -d "$(bulk merge "$(sym b1)")"
+expect_call "an unknown mode is 400" 400 'mode must be'
+call "$DPS" POST /enrollments -d '{"mode":"create","enrollments":[]}'
+expect_call "an empty enrollments list is 400" 400 'enrollments must be'
+call "$DPS" POST /enrollments -d '{"mode":"create"}'
+expect_call "a missing enrollments list is 400" 400 'enrollments must be'
+call "$DPS" POST /enrollments -d '{"mode":'
+expect_call "a body that is not JSON is 400" 400 'JSON object'
+expect_log "a malformed bulk request is logged" "event=api_refused .*status=400 reason=BAD_BULK_MODE"
+call "$DPS" GET /enrollments
+expect_call "GET on the collection is 405" 405 'not supported'
+call "$DPS" POST /enrollmentGroups -d '{"mode":"create","enrollmentGroups":[]}'
+expect_call "the groups' bulk operation is not served (405)" 405 'not supported'
+call "$DPS" POST /enrollments/query -d '{"query":"*"}'
+expect_call "no enrollment is left after the bulk deletes" 200 '^\[\]$'
 
 stop_hub
 summary

@@ -57,7 +57,7 @@ mkdir -p "$INTEROP_PKI"
 INTEROP_SAS_KEY=$(cat "$INTEROP_PKI/sas.key")
 export INTEROP_PKI INTEROP_SAS_KEY HUBCTL HUB_MQTT_PORT
 
-for t in ${INTEROP_TESTS:-registry device twin_methods device_http dps}; do
+for t in ${INTEROP_TESTS:-registry device twin_methods device_http dps dps_bulk}; do
     if (cd "$INTEROP" && NODE_EXTRA_CA_CERTS="$HUB_CAFILE" node --test --test-reporter=spec "$t.test.js" >"$HUB_DIR/node-$t.out" 2>&1); then
         pass "Azure Node SDK interop: $t.test.js"
     else

@@ -572,7 +572,22 @@ static void test_enrollment_etags_and_round_trip(void **state)
     assert_string_not_equal(b.etag, a.etag);
     assert_int_equal(hub_dps_enrollment_delete(fx->dps, HUB_DPS_GROUP, "g1", a.etag, &err),
                      HUB_E_ETAG_MISMATCH);
+    /* Create-only: refused while the id exists, with the record untouched,
+     * then accepted once it is gone. */
+    const char *sym = "{\"attestation\":{\"type\":\"symmetricKey\"}}";
+    struct hub_dps_enrollment c1, c2;
+    ok(hub_dps_enrollment_parse(HUB_DPS_GROUP, "g1", sym, strlen(sym), &in, &err), &err, "parse");
+    assert_int_equal(hub_dps_enrollment_create(fx->dps, &in, &c1, &err), HUB_E_EXISTS);
+    ok(hub_dps_enrollment_get(fx->dps, HUB_DPS_GROUP, "g1", &c2, &err), &err, "get");
+    assert_string_equal(c2.etag, b.etag);
+    assert_int_equal(c2.att_type, HUB_DPS_ATT_X509);
+    hub_dps_enrollment_clear(&c2);
     ok(hub_dps_enrollment_delete(fx->dps, HUB_DPS_GROUP, "g1", b.etag, &err), &err, "delete");
+    ok(hub_dps_enrollment_create(fx->dps, &in, &c1, &err), &err, "create after delete");
+    assert_int_equal(c1.att_type, HUB_DPS_ATT_SYMMETRIC_KEY);
+    assert_true(c1.primary_key[0] != '\0');
+    hub_dps_enrollment_clear(&in);
+    hub_dps_enrollment_clear(&c1);
     hub_dps_enrollment_clear(&a);
     hub_dps_enrollment_clear(&b);
 }
