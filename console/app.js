@@ -14,18 +14,29 @@
 
 (() => {
   const API_VERSION = '2021-04-12';
+  /* The provisioning service's API version (docs/api.md, azure-iot-provisioning-service's). */
+  const DPS_API_VERSION = '2021-10-01';
   const TOKEN_TTL_S = 3600;
   const DEVICE_PAGE_SIZE = 20;
   const LIST_REFRESH_MS = 3000;
   const CHART_WINDOW_S = 300;
   const MAX_SHOWN_MESSAGES = 200;
 
-  /* ---- session: host, policy and the key, in memory only ---------------- */
+  /* ---- sessions: host, policy and the key, in memory only ----------------- */
 
+  /* The hub's and the provisioning service's policies are separate sets (a
+   * hub key does not open the DPS API, nor the reverse), so each has its own
+   * session; both live in this page's memory only. idScope is what the
+   * operator pasted (the API does not expose it), shown and used in hints. */
   const session = { host: null, policy: null, key: null, token: null, tokenExpiry: 0 };
+  const dpsSession = { host: null, policy: null, key: null, token: null, tokenExpiry: 0, idScope: null };
 
   function signedIn() {
     return session.key !== null;
+  }
+
+  function dpsSignedIn() {
+    return dpsSession.key !== null;
   }
 
   function parseConnectionString(text) {
@@ -62,7 +73,7 @@
     return btoa(bin);
   }
 
-  async function signIn(connectionString) {
+  async function signIn(connectionString, sess = session) {
     const cs = parseConnectionString(connectionString);
     if (!window.crypto || !window.crypto.subtle)
       throw new Error('this browser offers no WebCrypto here (the page must be served over HTTPS)');
@@ -70,40 +81,43 @@
     /* Not extractable: not even this script can read the key back. */
     const key = await crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
     raw.fill(0);
-    session.host = cs.host;
-    session.policy = cs.policy;
-    session.key = key;
-    session.token = null;
-    session.tokenExpiry = 0;
+    sess.host = cs.host;
+    sess.policy = cs.policy;
+    sess.key = key;
+    sess.token = null;
+    sess.tokenExpiry = 0;
   }
 
-  function signOut() {
-    session.host = session.policy = session.key = session.token = null;
-    session.tokenExpiry = 0;
+  function signOut(sess = session) {
+    sess.host = sess.policy = sess.key = sess.token = null;
+    sess.tokenExpiry = 0;
+    if (sess === dpsSession) sess.idScope = null;
   }
 
   /* Azure's service SAS token: HMAC-SHA256 over "{sr}\n{se}" with the
-   * decoded policy key; one per hour, re-signed five minutes before expiry. */
-  async function sasToken() {
+   * decoded policy key; one per hour, re-signed five minutes before expiry.
+   * The DPS's tokens are the hub's, signed with a DPS policy's key. */
+  async function sasToken(sess = session) {
     const now = Math.floor(Date.now() / 1000);
-    if (session.token !== null && session.tokenExpiry - now > 300) return session.token;
-    const sr = encodeURIComponent(session.host);
+    if (sess.token !== null && sess.tokenExpiry - now > 300) return sess.token;
+    const sr = encodeURIComponent(sess.host);
     const se = now + TOKEN_TTL_S;
-    const mac = await crypto.subtle.sign('HMAC', session.key, new TextEncoder().encode(`${sr}\n${se}`));
+    const mac = await crypto.subtle.sign('HMAC', sess.key, new TextEncoder().encode(`${sr}\n${se}`));
     const sig = encodeURIComponent(bytesToBase64(mac));
-    session.token = `SharedAccessSignature sr=${sr}&sig=${sig}&se=${se}&skn=${encodeURIComponent(session.policy)}`;
-    session.tokenExpiry = se;
-    return session.token;
+    sess.token = `SharedAccessSignature sr=${sr}&sig=${sig}&se=${se}&skn=${encodeURIComponent(sess.policy)}`;
+    sess.tokenExpiry = se;
+    return sess.token;
   }
 
   /* ---- the service API ---------------------------------------------------- */
 
   class ApiError extends Error {
-    constructor(status, code, text, tracking) {
+    constructor(status, code, text, tracking, dps) {
       super(text);
       this.status = status;
       this.code = code;
       this.tracking = tracking;
+      this.dps = Boolean(dps); /* from the provisioning service's API */
     }
   }
 
@@ -132,20 +146,44 @@
     ServerError: 'The hub failed (its log has the details, under the tracking id)',
   };
 
+  /* The provisioning service's errors carry a number (status × 1000 + 1 in
+   * hubd; Azure's finer sub-codes share the status prefix), so its words go
+   * by the HTTP status. 401 and 403 come in the hub's shape, with a code. */
+  const DPS_STATUS_WORDS = {
+    400: 'The provisioning service refused the request',
+    404: 'The provisioning service has no such enrollment or registration',
+    405: 'The provisioning service does not allow this method here',
+    409: 'It already exists',
+    412: 'It was changed meanwhile (reload it and try again)',
+    413: 'It is too large for the provisioning service',
+    500: 'The provisioning service failed (the hub\'s log has the details, under the tracking id)',
+    503: 'The provisioning service cannot write now; try again',
+  };
+  const DPS_CODE_WORDS = {
+    IotHubUnauthorizedAccess: 'The provisioning service did not accept the credentials',
+    IotHubUnauthorized: 'The signed-in provisioning policy is not allowed to do this',
+  };
+
   function describeError(err) {
     if (!(err instanceof ApiError)) return err && err.message ? err.message : String(err);
-    const words = CODE_WORDS[err.code] || (err.status ? `The hub answered ${err.status}` : 'No answer');
+    const words = (err.dps && (DPS_CODE_WORDS[err.code] || DPS_STATUS_WORDS[err.status])) || CODE_WORDS[err.code] ||
+      (err.status ? `The ${err.dps ? 'provisioning service' : 'hub'} answered ${err.status}` : 'No answer');
     const detail = err.message && err.message !== words ? `: ${err.message}` : '';
     const meta = err.status ? ` (HTTP ${err.status}${err.code ? ' ' + err.code : ''}` +
       `${err.tracking ? ', tracking id ' + err.tracking : ''})` : '';
     return `${words}${detail}${meta}`;
   }
 
-  function errorFromResponse(res, json, text) {
+  function errorFromResponse(res, json, text, dps) {
     let code = res.headers.get('iothub-errorcode') || '';
     let message = '';
     let tracking = '';
-    if (json && typeof json.Message === 'string') {
+    if (json && json.errorCode !== undefined && typeof json.message === 'string') {
+      /* The provisioning service's shape: {errorCode, trackingId, message, timestampUtc}. */
+      code = code || `errorCode ${json.errorCode}`;
+      message = json.message;
+      tracking = typeof json.trackingId === 'string' ? json.trackingId : '';
+    } else if (json && typeof json.Message === 'string') {
       const m = /^ErrorCode:([^;]*);([\s\S]*)$/.exec(json.Message);
       if (m) {
         code = code || m[1];
@@ -159,17 +197,18 @@
       /* The HTTP layer's own answers (413, 400) are short HTML pages. */
       message = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300);
     }
-    return new ApiError(res.status, code, message || res.statusText, tracking);
+    return new ApiError(res.status, code, message || res.statusText, tracking, dps);
   }
 
-  /* One call. Resolves {status, headers, json, text}; rejects ApiError. */
+  /* One call. Resolves {status, headers, json, text}; rejects ApiError.
+   * opts.dps: the provisioning service's API, with its own session. */
   async function api(method, path, opts = {}) {
     const url = new URL(path, window.location.origin);
-    url.searchParams.set('api-version', API_VERSION);
+    url.searchParams.set('api-version', opts.dps ? DPS_API_VERSION : API_VERSION);
     for (const [k, v] of Object.entries(opts.query || {})) {
       if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
     }
-    const headers = Object.assign({ Authorization: await sasToken() }, opts.headers || {});
+    const headers = Object.assign({ Authorization: await sasToken(opts.dps ? dpsSession : session) }, opts.headers || {});
     let body;
     if (opts.raw !== undefined) {
       body = opts.raw;
@@ -183,7 +222,7 @@
     } catch (e) {
       if (e.name === 'AbortError') throw e;
       if (e instanceof TypeError && /header/i.test(e.message)) throw new Error(`a header value is not allowed: ${e.message}`);
-      throw new ApiError(0, '', 'the hub did not answer (is hubd still running?)', '');
+      throw new ApiError(0, '', 'the hub did not answer (is hubd still running?)', '', opts.dps);
     }
     const text = await res.text();
     let json = null;
@@ -194,9 +233,11 @@
         json = null;
       }
     }
-    if (!res.ok) throw errorFromResponse(res, json, text);
+    if (!res.ok) throw errorFromResponse(res, json, text, opts.dps);
     return { status: res.status, headers: res.headers, json, text };
   }
+
+  const dpsApi = (method, path, opts = {}) => api(method, path, Object.assign({}, opts, { dps: true }));
 
   const seg = encodeURIComponent;
   const quoteEtag = (etag) => `"${etag}"`;
@@ -323,7 +364,8 @@
     const nav = document.getElementById('nav');
     nav.hidden = !signedIn();
     document.getElementById('signout').hidden = !signedIn();
-    document.getElementById('who').textContent = signedIn() ? `${session.host} · ${session.policy}` : '';
+    document.getElementById('who').textContent = !signedIn() ? ''
+      : `${session.host} · ${session.policy}${dpsSignedIn() ? ` · DPS ${dpsSession.policy}` : ''}`;
     if (!signedIn()) {
       if (parts.length && parts[0] !== 'signin') afterSignIn = window.location.hash;
       signinView(m);
@@ -337,6 +379,7 @@
     if (section === 'devices' && parts.length > 1) deviceView(m, parts[1]);
     else if (section === 'devices') devicesView(m);
     else if (section === 'telemetry') telemetryView(m, query.get('device') || '');
+    else if (section === 'provisioning') provisioningView(m);
     else certificatesView(m);
     /* Move focus to the new page's heading, as a screen reader expects. */
     const h1 = m.querySelector('h1');
@@ -1195,6 +1238,454 @@
     });
   }
 
+  /* ---- provisioning -------------------------------------------------------------- */
+
+  const DPS_PAGE_SIZE = 100;
+  /* A bound on the pages one list follows (100 000 records): a service that
+   * kept answering with a continuation would otherwise never end a refresh. */
+  const DPS_MAX_PAGES = 1000;
+
+  /* Every record of a provisioning query, POST {"query":"*"} following
+   * x-ms-continuation to the end, as `hubctl dps ... list` does. */
+  async function dpsQueryAll(path) {
+    const items = [];
+    let token = null;
+    for (let i = 0; i < DPS_MAX_PAGES; i++) {
+      const headers = { 'x-ms-max-item-count': String(DPS_PAGE_SIZE) };
+      if (token) headers['x-ms-continuation'] = token;
+      const r = await dpsApi('POST', path, { body: { query: '*' }, headers });
+      if (Array.isArray(r.json)) items.push(...r.json);
+      token = r.headers.get('x-ms-continuation');
+      if (!token) break;
+    }
+    return items;
+  }
+
+  /* What an enrollment admits, in words: the hub CA it names, the signing
+   * or device certificate (the API answers with its info, never the PEM),
+   * or a symmetric key. */
+  function attestationText(att) {
+    if (!att) return '?';
+    if (att.type === 'symmetricKey') return 'Symmetric key';
+    if (att.type !== 'x509') return String(att.type);
+    const x = att.x509 || {};
+    const cert = (c) => (c && c.info && (c.info.subjectName ||
+      (c.info.sha256Thumbprint && `thumbprint ${c.info.sha256Thumbprint}`) ||
+      (c.info.sha1Thumbprint && `thumbprint ${c.info.sha1Thumbprint}`))) || 'a certificate';
+    const pair = (o, fmt) => fmt(o.primary) + (o.secondary ? `; secondary ${fmt(o.secondary)}` : '');
+    if (x.caReferences) return `X.509 · hub CA ${pair(x.caReferences, (n) => n)}`;
+    if (x.signingCertificates) return `X.509 · signing certificate ${pair(x.signingCertificates, cert)}`;
+    if (x.clientCertificates) return `X.509 · device certificate ${pair(x.clientCertificates, cert)}`;
+    return 'X.509';
+  }
+
+  function registrationBadge(status) {
+    const cls = status === 'assigned' ? 'ok' : status === 'failed' || status === 'disabled' ? 'bad' : 'warn';
+    return h('span', { class: `badge ${cls}` }, status === 'assigned' ? '✓ assigned' : status || '?');
+  }
+
+  /* GET, flip provisioningStatus, PUT back with If-Match: the etag read, so
+   * a change made meanwhile is refused (412), not overwritten. The record
+   * goes back as read: certificates as their info, which the service keeps. */
+  async function setEnrollmentStatus(collection, id, status) {
+    const path = `/${collection}/${seg(id)}`;
+    const cur = (await dpsApi('GET', path)).json;
+    cur.provisioningStatus = status;
+    await dpsApi('PUT', path, { body: cur, headers: { 'If-Match': quoteEtag(cur.etag) } });
+  }
+
+  function dpsSigninPanel(m) {
+    const input = h('input', { type: 'password', id: 'dps-connection-string', autocomplete: 'off', spellcheck: 'false',
+      placeholder: 'HostName=localhost;SharedAccessKeyName=provisioningserviceowner;SharedAccessKey=...', required: true });
+    const show = h('input', { type: 'checkbox', id: 'show-dps-connection-string',
+      onchange: () => { input.type = show.checked ? 'text' : 'password'; } });
+    const scope = h('input', { type: 'text', id: 'dps-id-scope', autocomplete: 'off', spellcheck: 'false',
+      placeholder: '0ne...', maxlength: 11, size: 14 });
+    const out = h('div', { id: 'dps-signin-error', class: 'error', role: 'alert' });
+    const button = h('button', { type: 'submit', id: 'dps-signin-button' }, 'Sign in to the provisioning service');
+    const form = h('form', { class: 'panel', id: 'dps-signin-form' },
+      h('h2', null, 'Sign in to the provisioning service'),
+      h('p', null, 'The provisioning service has its own shared access policies: a hub policy\'s key does not open it. ',
+        'hubd prints provisioningserviceowner\'s connection string when it starts (', h('code', null, 'DPS connection:'),
+        '); ', h('code', null, '{data_dir}/dps-policies'), ' holds every policy\'s keys. The key stays in this tab\'s memory, ',
+        'like the hub\'s.'),
+      h('div', { class: 'row' }, field('Provisioning service connection string', input, null, 'wide')),
+      h('div', { class: 'row' },
+        field('ID scope (optional)', scope, 'hubd prints it as idScope=0ne…; shown here for the devices\' setup'),
+        h('div', { class: 'field check' }, show, h('label', { for: show.id }, 'Show the connection string')), button),
+      out);
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      act(button, out, async () => {
+        const idScope = scope.value.trim();
+        if (idScope && !/^0ne[0-9A-Fa-f]{8}$/.test(idScope))
+          throw new Error('an ID scope is "0ne" followed by 8 hexadecimal digits (hubd prints it as idScope=...)');
+        await signIn(input.value, dpsSession);
+        /* Check the credentials now: 401 is a key the service does not know
+         * (a hub policy's, typically); 403 is a policy without
+         * EnrollmentRead, which still may read registration records. */
+        try {
+          await dpsApi('POST', '/enrollmentGroups/query', { body: { query: '*' }, headers: { 'x-ms-max-item-count': '1' } });
+        } catch (e) {
+          if (!(e instanceof ApiError && e.status === 403)) {
+            signOut(dpsSession);
+            if (e instanceof ApiError && e.status === 401)
+              throw new Error(`${describeError(e)}. Sign in with a provisioning service policy's connection string ` +
+                '(hubd\'s "DPS connection:" line); a hub policy\'s, even iothubowner\'s, is refused here.');
+            throw e;
+          }
+        }
+        dpsSession.idScope = idScope || null;
+        input.value = '';
+        render();
+      });
+    });
+    m.append(form);
+    input.focus();
+  }
+
+  function provisioningView(m) {
+    document.title = 'Provisioning · hubd console';
+    m.append(h('h1', null, 'Provisioning'),
+      h('p', { class: 'lead' }, 'Zero-touch provisioning: enrollments say which devices may register with the provisioning ',
+        'service; a device that registers is created in the hub and told where to connect. Everything here goes through ',
+        'the provisioning service\'s API (docs/dps.md).'));
+    if (!dpsSignedIn()) {
+      dpsSigninPanel(m);
+      return;
+    }
+
+    /* The service: who is signed in, the ID scope if the operator gave it. */
+    const signout = h('button', { type: 'button', class: 'secondary', id: 'dps-signout' }, 'Sign out of the provisioning service');
+    signout.addEventListener('click', () => {
+      signOut(dpsSession);
+      toast('Signed out of the provisioning service: its key is gone from this page');
+      render();
+    });
+    const scopeFact = dpsSession.idScope
+      ? h('code', { id: 'dps-id-scope-shown' }, dpsSession.idScope)
+      : h('span', { id: 'dps-id-scope-shown', class: 'empty' }, 'not given (hubd prints it at start as idScope=0ne…)');
+    const registerCmd = `hubctl dps register REGID --id-scope ${dpsSession.idScope || 'SCOPE'} --cert CHAIN.pem --key KEY.pem`;
+    const copyCmd = h('button', { type: 'button', class: 'secondary small', id: 'dps-copy-register' }, 'Copy command');
+    copyCmd.addEventListener('click', () => copyText(registerCmd, 'Command'));
+
+    /* Create an enrollment group: X.509 on a hub CA, or a symmetric key. */
+    const gId = h('input', { type: 'text', id: 'group-id', required: true, maxlength: 128, autocomplete: 'off',
+      spellcheck: 'false' });
+    const gKind = h('select', { id: 'group-attestation' },
+      h('option', { value: 'x509' }, 'X.509, on a hub CA (caReferences)'),
+      h('option', { value: 'symmetricKey' }, 'Symmetric key (derived device keys)'));
+    const caHost = h('div', { class: 'field-host' });
+    let caControl = null;
+    function showCaField(control, hint) {
+      caControl = control;
+      caHost.replaceChildren(field('Hub CA', control, hint));
+    }
+    showCaField(h('input', { type: 'text', id: 'group-ca', autocomplete: 'off', spellcheck: 'false' }),
+      'The name of a CA certificate registered and verified in the hub');
+    gKind.addEventListener('change', () => { caHost.hidden = gKind.value !== 'x509'; });
+    const gDisabled = h('input', { type: 'checkbox', id: 'group-disabled' });
+    const gOut = h('div', { class: 'error', role: 'alert', id: 'group-create-error' });
+    const gResult = h('div', { class: 'result', id: 'group-create-result' });
+    const gButton = h('button', { type: 'submit', id: 'group-create' }, 'Create');
+    const gForm = h('form', { id: 'group-create-form' },
+      h('div', { class: 'row' }, field('Group id', gId, '1 to 128 of a-z 0-9 . - _'),
+        field('Attestation', gKind, 'How its devices prove who they are'), caHost),
+      h('div', { class: 'row' }, h('div', { class: 'field check' }, gDisabled,
+        h('label', { for: gDisabled.id }, 'Create it disabled (its devices are refused until it is enabled)')), gButton),
+      gOut, gResult);
+
+    /* The CA names come from the hub's API when the hub policy may read
+     * them; otherwise the operator types one. */
+    async function loadCas() {
+      let certs;
+      try {
+        certs = (await api('GET', '/certificates')).json.value || [];
+      } catch (e) {
+        showCaField(caControl, `The hub's CA list could not be read (${describeError(e)}): type the CA's name.`);
+        return;
+      }
+      if (!certs.length) {
+        showCaField(caControl, 'The hub has no CA certificate yet: upload and verify one on the CA certificates page.');
+        return;
+      }
+      const sel = h('select', { id: 'group-ca' }, certs.map((c) => h('option', { value: c.name },
+        c.name + (c.properties && c.properties.isVerified ? ' (✓ verified)' : ' (unverified: its devices are refused)'))));
+      showCaField(sel, 'A CA certificate of the hub; it must be verified when devices register');
+    }
+
+    gForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      gResult.replaceChildren();
+      act(gButton, gOut, async () => {
+        const id = gId.value.trim();
+        const x509 = gKind.value === 'x509';
+        const ca = x509 ? caControl.value.trim() : '';
+        if (x509 && !ca) throw new Error('choose or type the hub CA the group\'s devices chain to');
+        /* A PUT replaces an existing group unconditionally (as Azure's), so
+         * read first: creating never overwrites someone's group by accident. */
+        let exists = true;
+        try {
+          await dpsApi('GET', `/enrollmentGroups/${seg(id)}`);
+        } catch (e) {
+          if (!(e instanceof ApiError && e.status === 404)) throw e;
+          exists = false;
+        }
+        if (exists) throw new Error(`an enrollment group "${id}" already exists (delete it first, or choose another id)`);
+        const attestation = x509 ? { type: 'x509', x509: { caReferences: { primary: ca } } }
+          : { type: 'symmetricKey', symmetricKey: { primaryKey: '', secondaryKey: '' } };
+        const r = await dpsApi('PUT', `/enrollmentGroups/${seg(id)}`, {
+          body: { enrollmentGroupId: id, attestation, provisioningStatus: gDisabled.checked ? 'disabled' : 'enabled' } });
+        toast(`Created the enrollment group ${id}`);
+        const sk = r.json.attestation && r.json.attestation.symmetricKey;
+        if (sk && sk.primaryKey) {
+          const cmd = `hubctl dps key derive --group-key ${sk.primaryKey} REGID`;
+          const copy = h('button', { type: 'button', class: 'secondary small' }, 'Copy command');
+          copy.addEventListener('click', () => copyText(cmd, 'Command'));
+          gResult.replaceChildren(h('p', null, 'The group key never goes on a device: each device gets the key derived ',
+            'from it and its registration id (keep the group key secret):'), h('div', { class: 'codebox' }, h('pre', null, cmd), copy));
+        }
+        gForm.reset();
+        caHost.hidden = false;
+        await lists.reload();
+      });
+    });
+
+    /* Enrollment groups with their registrations, individual enrollments
+     * with theirs; refreshed while the page is shown. */
+    const auto = h('input', { type: 'checkbox', id: 'dps-auto', checked: true });
+    const refresh = h('button', { type: 'button', class: 'secondary', id: 'dps-refresh' }, 'Refresh');
+    refresh.addEventListener('click', () => act(refresh, null, () => lists.reload()));
+    /* Refusals of an action stay until the next action; a failed refresh
+     * shows apart, and goes when a refresh works again. */
+    const groupsOut = h('div', { class: 'error', role: 'alert', id: 'group-error' });
+    const groupsLoadOut = h('div', { class: 'error', role: 'alert', id: 'group-list-error' });
+    const groupsBody = h('tbody');
+    const enrOut = h('div', { class: 'error', role: 'alert', id: 'enrollment-error' });
+    const enrLoadOut = h('div', { class: 'error', role: 'alert', id: 'enrollment-list-error' });
+    const enrBody = h('tbody');
+
+    function registrationCells(rec) {
+      const st = [registrationBadge(rec.status)];
+      if (rec.errorMessage) st.push(h('div', { class: 'hint' }, `${rec.errorCode ? rec.errorCode + ': ' : ''}${rec.errorMessage}`));
+      return [
+        h('td', { class: 'reg-status' }, st),
+        h('td', { class: 'reg-device' }, rec.deviceId ? h('a', { href: `#/devices/${seg(rec.deviceId)}` }, rec.deviceId) : '—'),
+        h('td', { class: 'reg-hub' }, rec.assignedHub || '—'),
+        h('td', { class: 'reg-substatus' }, rec.substatus || '—'),
+        h('td', { class: 'reg-updated', title: rec.lastUpdatedDateTimeUtc || '' }, fmtTime(rec.lastUpdatedDateTimeUtc)),
+      ];
+    }
+
+    function deleteRecordButton(rec, out) {
+      const b = h('button', { type: 'button', class: 'small danger', 'data-focus-key': `regdel:${rec.registrationId}`,
+        'aria-label': `Delete the registration record of ${rec.registrationId}` }, 'Delete record');
+      b.addEventListener('click', () => {
+        if (!window.confirm(`Delete the registration record of "${rec.registrationId}"? The device stays in the hub; ` +
+          'its next registration is an initial assignment again.')) return;
+        act(b, out, async () => {
+          await dpsApi('DELETE', `/registrations/${seg(rec.registrationId)}`,
+            { headers: rec.etag ? { 'If-Match': quoteEtag(rec.etag) } : {} });
+          toast(`Deleted the registration record of ${rec.registrationId}`);
+          await lists.reload();
+        });
+      });
+      return b;
+    }
+
+    function toggleButton(collection, what, e, id, out) {
+      const enabled = e.provisioningStatus !== 'disabled';
+      const b = h('button', { type: 'button', class: 'small secondary', 'data-focus-key': `toggle:${collection}:${id}`,
+        'aria-label': `${enabled ? 'Disable' : 'Enable'} ${what} ${id}` }, enabled ? 'Disable' : 'Enable');
+      b.addEventListener('click', () => act(b, out, async () => {
+        await setEnrollmentStatus(collection, id, enabled ? 'disabled' : 'enabled');
+        toast(`${enabled ? 'Disabled' : 'Enabled'} ${what} ${id}`);
+        await lists.reload();
+      }));
+      return b;
+    }
+
+    function deleteEnrollmentButton(collection, what, e, id, out, consequence) {
+      const b = h('button', { type: 'button', class: 'small danger', 'data-focus-key': `delete:${collection}:${id}`,
+        'aria-label': `Delete ${what} ${id}` }, 'Delete');
+      b.addEventListener('click', () => {
+        if (!window.confirm(`Delete the ${what} "${id}"? ${consequence}`)) return;
+        act(b, out, async () => {
+          /* With the etag the list showed: a record changed meanwhile is not deleted blindly (412). */
+          await dpsApi('DELETE', `/${collection}/${seg(id)}`, { headers: { 'If-Match': quoteEtag(e.etag) } });
+          toast(`Deleted the ${what} ${id}`);
+          await lists.reload();
+        });
+      });
+      return b;
+    }
+
+    function groupRows(g, regs) {
+      const id = g.enrollmentGroupId;
+      const main = h('tr', { 'data-group': id },
+        h('td', null, h('strong', null, id)),
+        h('td', { class: 'attestation' }, attestationText(g.attestation)),
+        h('td', { class: 'status' }, statusBadge(g.provisioningStatus || 'enabled')),
+        h('td', { class: 'reg-count' }, regs.error ? '?' : String(regs.items.length)),
+        h('td', null, h('div', { class: 'actions' },
+          toggleButton('enrollmentGroups', 'enrollment group', g, id, groupsOut),
+          deleteEnrollmentButton('enrollmentGroups', 'enrollment group', g, id, groupsOut,
+            'Devices it admitted stay in the hub, with their registration records; no new device can register through it.'))));
+      let inner;
+      if (regs.error) {
+        inner = h('div', { class: 'error', role: 'alert' }, `Its registrations: ${describeError(regs.error)}`);
+      } else if (!regs.items.length) {
+        inner = h('p', { class: 'empty' }, 'No device has registered through this group yet.');
+      } else {
+        inner = h('div', null, h('table', { class: 'nested', 'data-registrations-of': id },
+          h('caption', null, `Devices registered through ${id}`),
+          h('thead', null, h('tr', null, ['Registration id', 'Status', 'Device', 'Assigned hub', 'Substatus', 'Last updated', 'Actions']
+            .map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', null, regs.items.map((rec) => h('tr', { 'data-registration': rec.registrationId },
+            h('td', null, rec.registrationId), registrationCells(rec),
+            h('td', null, deleteRecordButton(rec, groupsOut)))))));
+      }
+      return [main, h('tr', { class: 'regs', 'data-group-registrations': id }, h('td', { colspan: 5 }, inner))];
+    }
+
+    function enrollmentRow(e, rec) {
+      const id = e.registrationId;
+      let regCell;
+      if (rec.error) regCell = h('td', { class: 'registration' }, h('span', { class: 'error' }, describeError(rec.error)));
+      else if (!rec.record) regCell = h('td', { class: 'registration empty' }, 'not registered');
+      else {
+        const r = rec.record;
+        regCell = h('td', { class: 'registration' }, registrationBadge(r.status),
+          r.deviceId ? [' ', h('a', { href: `#/devices/${seg(r.deviceId)}` }, r.deviceId)] : null,
+          h('div', { class: 'hint' }, [r.substatus, r.assignedHub && `at ${r.assignedHub}`, fmtTime(r.lastUpdatedDateTimeUtc)]
+            .filter(Boolean).join(' · ')),
+          r.errorMessage ? h('div', { class: 'hint' }, r.errorMessage) : null);
+      }
+      return h('tr', { 'data-enrollment': id },
+        h('td', null, h('strong', null, id)),
+        h('td', null, e.deviceId && e.deviceId !== id ? e.deviceId : h('span', { class: 'hint' }, 'the registration id')),
+        h('td', { class: 'attestation' }, attestationText(e.attestation)),
+        h('td', { class: 'status' }, statusBadge(e.provisioningStatus || 'enabled')),
+        regCell,
+        h('td', null, h('div', { class: 'actions' },
+          toggleButton('enrollments', 'enrollment', e, id, enrOut),
+          deleteEnrollmentButton('enrollments', 'enrollment', e, id, enrOut,
+            'The device stays in the hub, with its registration record; it can no longer register.'),
+          rec.record ? deleteRecordButton(rec.record, enrOut) : null)));
+    }
+
+    /* Keeps keyboard focus on the same control across a refresh. */
+    function replaceKeepingFocus(tbody, rows) {
+      const focused = document.activeElement && tbody.contains(document.activeElement)
+        ? document.activeElement.dataset.focusKey : null;
+      tbody.replaceChildren(...rows);
+      if (focused) {
+        const again = tbody.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`);
+        if (again) again.focus();
+      }
+    }
+
+    const settle = (p) => p.then((v) => ({ value: v }), (e) => ({ error: e }));
+
+    async function loadGroups() {
+      let groups;
+      try {
+        groups = await dpsQueryAll('/enrollmentGroups/query');
+      } catch (e) {
+        setMessage(groupsLoadOut, describeError(e));
+        return;
+      }
+      const regs = await Promise.all(groups.map((g) =>
+        settle(dpsQueryAll(`/registrations/${seg(g.enrollmentGroupId)}/query`))
+          .then((r) => (r.error ? { error: r.error, items: [] } : { items: r.value }))));
+      setMessage(groupsLoadOut, '');
+      const rows = groups.flatMap((g, i) => groupRows(g, regs[i]));
+      if (!groups.length) rows.push(h('tr', null, h('td', { colspan: 5, class: 'empty' }, 'No enrollment group yet.')));
+      replaceKeepingFocus(groupsBody, rows);
+    }
+
+    async function loadEnrollments() {
+      let list;
+      try {
+        list = await dpsQueryAll('/enrollments/query');
+      } catch (e) {
+        setMessage(enrLoadOut, describeError(e));
+        return;
+      }
+      const recs = await Promise.all(list.map((e) =>
+        settle(dpsApi('GET', `/registrations/${seg(e.registrationId)}`)).then((r) => {
+          if (!r.error) return { record: r.value.json };
+          return r.error instanceof ApiError && r.error.status === 404 ? {} : { error: r.error };
+        })));
+      setMessage(enrLoadOut, '');
+      const rows = list.map((e, i) => enrollmentRow(e, recs[i]));
+      if (!list.length) {
+        rows.push(h('tr', null, h('td', { colspan: 6, class: 'empty' },
+          'No individual enrollment. hubctl dps enrollment create makes one (by certificate, thumbprint or symmetric key).')));
+      }
+      replaceKeepingFocus(enrBody, rows);
+    }
+
+    /* One refresh at a time; a reload asked for meanwhile (after an action)
+     * runs once more when the current one ends, so it sees the action. */
+    const lists = {
+      running: null,
+      again: false,
+      reload() {
+        if (this.running) {
+          this.again = true;
+          return this.running;
+        }
+        this.running = (async () => {
+          do {
+            this.again = false;
+            await Promise.all([loadGroups(), loadEnrollments()]);
+          } while (this.again);
+        })().finally(() => { this.running = null; });
+        return this.running;
+      },
+    };
+
+    const timer = setInterval(() => {
+      if (auto.checked && !document.hidden) lists.reload();
+    }, LIST_REFRESH_MS);
+    onLeave(() => clearInterval(timer));
+
+    m.append(
+      h('section', { class: 'panel', 'aria-labelledby': 'dps-h' },
+        h('h2', { id: 'dps-h' }, 'The provisioning service'),
+        h('dl', { class: 'facts', id: 'dps-facts' },
+          h('dt', null, 'Service'), h('dd', null, dpsSession.host),
+          h('dt', null, 'Policy'), h('dd', null, dpsSession.policy),
+          h('dt', null, 'ID scope'), h('dd', null, scopeFact),
+          h('dt', null, 'A device registers'), h('dd', null, h('div', { class: 'codebox' },
+            h('pre', { id: 'dps-register-command' }, registerCmd), copyCmd))),
+        h('div', { class: 'actions' }, signout)),
+      h('section', { class: 'panel', 'aria-labelledby': 'group-create-h' },
+        h('h2', { id: 'group-create-h' }, 'Create an enrollment group'), gForm),
+      h('section', { class: 'panel', 'aria-labelledby': 'groups-h' },
+        h('h2', { id: 'groups-h' }, 'Enrollment groups'),
+        h('div', { class: 'row' }, h('div', { class: 'actions' }, refresh,
+          h('div', { class: 'field check' }, auto, h('label', { for: auto.id }, `Refresh every ${LIST_REFRESH_MS / 1000} s`)))),
+        groupsOut, groupsLoadOut,
+        h('table', { id: 'group-table' },
+          h('caption', null, 'Each group\'s registrations are under it. Disabling a group refuses new registrations; ',
+            'devices already in the hub keep connecting.'),
+          h('thead', null, h('tr', null, ['Group id', 'Attestation', 'Status', 'Registrations', 'Actions']
+            .map((t) => h('th', { scope: 'col' }, t)))),
+          groupsBody)),
+      h('section', { class: 'panel', 'aria-labelledby': 'enrollments-h' },
+        h('h2', { id: 'enrollments-h' }, 'Individual enrollments'),
+        enrOut, enrLoadOut,
+        h('table', { id: 'enrollment-table' },
+          h('caption', null, 'An individual enrollment decides alone for its registration id, even when a group would admit the device.'),
+          h('thead', null, h('tr', null, ['Registration id', 'Device id', 'Attestation', 'Status', 'Registration', 'Actions']
+            .map((t) => h('th', { scope: 'col' }, t)))),
+          enrBody)));
+    loadCas();
+    lists.reload();
+  }
+
   /* ---- start ------------------------------------------------------------------ */
 
   function resetTelemetry() {
@@ -1207,9 +1698,10 @@
       for (const fn of viewCleanup) fn();
       viewCleanup = [];
       signOut();
+      signOut(dpsSession);
       resetTelemetry();
       go('#/signin');
-      toast('Signed out: the key is gone from this page');
+      toast('Signed out: the keys are gone from this page');
     });
     document.getElementById('skip').addEventListener('click', (ev) => {
       ev.preventDefault();

@@ -9,9 +9,13 @@
  *                          trusts exactly that key (--ignore-certificate-errors-spki-list),
  *                          not every certificate
  *   HUB_CONNECTION_STRING  the iothubowner connection string
+ *   HUB_DPS_CONNECTION_STRING, HUB_DPS_ID_SCOPE   the provisioning service's
+ *                          provisioningserviceowner connection string and ID scope
  *   HUB_CAFILE, HUB_MQTT_PORT, HUBCTL, HUB_PORT
  *   CONSOLE_PKI            directory with root.pem/root.key (the CA the browser
- *                          uploads) and console-dev1-chain.pem/.key (a device under it)
+ *                          uploads), console-dev1-chain.pem/.key (a device under
+ *                          it) and console-dps1-chain.pem/.key (one that registers
+ *                          with the provisioning service)
  *   CONSOLE_SCREENSHOTS    where the screenshots go
  *   CHROMIUM               the browser (default /usr/bin/chromium)
  */
@@ -34,8 +38,13 @@ const CS = env('HUB_CONNECTION_STRING');
 const PKI = env('CONSOLE_PKI');
 const SHOTS = env('CONSOLE_SCREENSHOTS');
 const HUBCTL = env('HUBCTL');
+const DPS_CS = env('HUB_DPS_CONNECTION_STRING');
+const DPS_SCOPE = env('HUB_DPS_ID_SCOPE');
 const DEVICE = 'console-dev1';
 const CA_NAME = 'console-root';
+const GROUP = 'console-group';
+const DPS_DEVICE = 'console-dps1';
+const ENROLLMENT = 'console-ind1';
 const STEP_MS = 20000;
 
 let browser;
@@ -289,6 +298,185 @@ test('disable and delete a device from the list', async () => {
   await row.getByRole('button', { name: `Delete ${DEVICE}` }).click();
   await row.waitFor({ state: 'detached' });
   assert.throws(() => execFileSync(HUBCTL, ['device', 'show', DEVICE], { stdio: 'pipe' }), /DeviceNotFound|status 1/);
+});
+
+/* hubctl dps register as the device: chain and key made by hubctl cert device.
+ * Resolves {code, out}; never throws (a refusal is what some steps expect). */
+function dpsRegister() {
+  try {
+    const out = execFileSync(HUBCTL, ['dps', 'register', DPS_DEVICE, '--id-scope', DPS_SCOPE, '--timeout', '15',
+      '--cert', path.join(PKI, `${DPS_DEVICE}-chain.pem`), '--key', path.join(PKI, `${DPS_DEVICE}.key`)],
+    { encoding: 'utf8', stdio: 'pipe' });
+    return { code: 0, out };
+  } catch (e) {
+    return { code: e.status, out: `${e.stdout || ''}${e.stderr || ''}` };
+  }
+}
+
+const hubctlJson = (...args) => JSON.parse(execFileSync(HUBCTL, ['--json', ...args], { encoding: 'utf8' }));
+
+test('provisioning: its own sign-in; a hub key is refused there; the key stays in memory', async () => {
+  await page.click('#nav a[data-nav="provisioning"]');
+  await page.locator('h1', { hasText: 'Provisioning' }).waitFor();
+  await page.locator('#dps-signin-form').waitFor();
+  /* The hub's iothubowner key does not open the provisioning service. */
+  await page.fill('#dps-connection-string', CS);
+  await page.click('#dps-signin-button');
+  const err = page.locator('#dps-signin-error');
+  await err.filter({ hasText: 'did not accept the credentials' }).waitFor();
+  assert.match(await err.textContent(), /401 IotHubUnauthorizedAccess/);
+  assert.match(await err.textContent(), /DPS connection:/);
+  /* A malformed ID scope is refused before any request. */
+  await page.fill('#dps-connection-string', DPS_CS);
+  await page.fill('#dps-id-scope', 'nope');
+  await page.click('#dps-signin-button');
+  await err.filter({ hasText: 'ID scope' }).waitFor();
+  assert.equal(await page.locator('#dps-signout').count(), 0, 'still signed out of the provisioning service');
+
+  await page.fill('#dps-id-scope', DPS_SCOPE);
+  await page.focus('#dps-connection-string');
+  await page.keyboard.press('Enter');
+  await page.locator('#dps-id-scope-shown', { hasText: DPS_SCOPE }).waitFor();
+  assert.match(await page.locator('#who').textContent(), /DPS provisioningserviceowner/);
+  assert.match(await page.locator('#dps-register-command').textContent(), new RegExp(`--id-scope ${DPS_SCOPE} `));
+  const key = /SharedAccessKey=([^;]*)/.exec(DPS_CS)[1];
+  const stored = await page.evaluate(() => ({
+    local: localStorage.length, session: sessionStorage.length, cookie: document.cookie,
+    html: document.documentElement.outerHTML, url: location.href,
+  }));
+  assert.equal(stored.local, 0);
+  assert.equal(stored.session, 0);
+  assert.equal(stored.cookie, '');
+  assert.ok(!stored.html.includes(key), 'the DPS key is not in the DOM');
+  assert.ok(!stored.url.includes(key), 'the DPS key is not in the URL');
+  await page.locator('#group-table tbody', { hasText: 'No enrollment group yet' }).waitFor();
+  assert.deepEqual(await unlabelledControls(), []);
+});
+
+test('provisioning: an X.509 group on the verified hub CA, disabled and enabled, a device registers', async () => {
+  /* The CA list comes from the hub's API: the CA verified above is offered. */
+  await page.locator(`#group-ca option[value="${CA_NAME}"]`, { hasText: 'verified' }).waitFor({ state: 'attached' });
+  await page.fill('#group-id', GROUP);
+  await page.selectOption('#group-attestation', 'x509');
+  await page.selectOption('#group-ca', CA_NAME);
+  await page.click('#group-create');
+  const row = page.locator(`#group-table tr[data-group="${GROUP}"]`);
+  await row.waitFor();
+  assert.match(await row.locator('.attestation').textContent(), new RegExp(`X\\.509 · hub CA ${CA_NAME}`));
+  assert.equal(await row.locator('.status').textContent(), 'enabled');
+  const regs = page.locator(`#group-table tr[data-group-registrations="${GROUP}"]`);
+  assert.match(await regs.textContent(), /No device has registered/);
+  /* hubctl, another client, sees what the page made. */
+  const made = hubctlJson('dps', 'group', 'show', GROUP);
+  assert.deepEqual(made.attestation.x509.caReferences, { primary: CA_NAME });
+
+  /* Disable: the service refuses the device; the page and hubctl agree. */
+  await row.getByRole('button', { name: `Disable enrollment group ${GROUP}` }).click();
+  await row.locator('.status', { hasText: /^disabled$/ }).waitFor();
+  assert.equal(hubctlJson('dps', 'group', 'show', GROUP).provisioningStatus, 'disabled');
+  const refused = dpsRegister();
+  assert.equal(refused.code, 1, refused.out);
+  assert.match(refused.out, /refused: 401/);
+
+  await row.getByRole('button', { name: `Enable enrollment group ${GROUP}` }).click();
+  await row.locator('.status', { hasText: /^enabled$/ }).waitFor();
+  assert.equal(hubctlJson('dps', 'group', 'show', GROUP).provisioningStatus, 'enabled');
+
+  /* The device registers through the group; its record appears under it. */
+  const ok = dpsRegister();
+  assert.equal(ok.code, 0, ok.out);
+  assert.match(ok.out, new RegExp(`^deviceId=${DPS_DEVICE}$`, 'm'));
+  const rec = page.locator(`#group-table tr[data-registration="${DPS_DEVICE}"]`);
+  await rec.waitFor();
+  assert.match(await rec.locator('.reg-status').textContent(), /assigned/);
+  assert.equal(await rec.locator('.reg-device').textContent(), DPS_DEVICE);
+  assert.equal(await rec.locator('.reg-hub').textContent(), /^HostName=([^;]*)/.exec(DPS_CS)[1]);
+  assert.equal(await rec.locator('.reg-substatus').textContent(), 'initialAssignment');
+  assert.notEqual(await rec.locator('.reg-updated').textContent(), 'never');
+  assert.equal(await row.locator('.reg-count').textContent(), '1');
+  assert.deepEqual(await unlabelledControls(), []);
+  await shot('07-provisioning');
+
+  /* Refusals, each with the service's status and words: the same id again
+   * (the page reads first), and an id the service refuses (400, DPS shape). */
+  await page.fill('#group-id', GROUP);
+  await page.click('#group-create');
+  await page.locator('#group-create-error', { hasText: 'already exists' }).waitFor();
+  await page.fill('#group-id', 'Upper_Case');
+  await page.selectOption('#group-ca', CA_NAME);
+  await page.click('#group-create');
+  await page.locator('#group-create-error', { hasText: 'HTTP 400' }).waitFor();
+  assert.match(await page.locator('#group-create-error').textContent(),
+    /refused the request: .+ \(HTTP 400 errorCode 400001, tracking id [0-9A-F]+\)/);
+});
+
+test('provisioning: individual enrollments listed, disabled, deleted; records and groups deleted', async () => {
+  /* A symmetric-key group: the service makes the key, the page shows how to derive a device's. */
+  await page.fill('#group-id', 'console-sk');
+  await page.selectOption('#group-attestation', 'symmetricKey');
+  assert.equal(await page.locator('#group-ca').isHidden(), true, 'no CA for a symmetric-key group');
+  await page.click('#group-create');
+  const skRow = page.locator('#group-table tr[data-group="console-sk"]');
+  await skRow.locator('.attestation', { hasText: /^Symmetric key$/ }).waitFor();
+  const groupKey = hubctlJson('dps', 'group', 'show', 'console-sk').attestation.symmetricKey.primaryKey;
+  assert.match(groupKey, /^[A-Za-z0-9+/]{40,}={0,2}$/);
+  assert.match(await page.locator('#group-create-result').textContent(),
+    new RegExp(`hubctl dps key derive --group-key ${groupKey.replace(/\+/g, '\\+')} REGID`));
+  await skRow.getByRole('button', { name: 'Delete enrollment group console-sk' }).click();
+  await skRow.waitFor({ state: 'detached' });
+
+  /* An individual enrollment made by another client (hubctl) shows up. */
+  execFileSync(HUBCTL, ['dps', 'enrollment', 'create', ENROLLMENT, '--symmetric-key'], { stdio: 'pipe' });
+  const erow = page.locator(`#enrollment-table tr[data-enrollment="${ENROLLMENT}"]`);
+  await erow.waitFor();
+  assert.match(await erow.textContent(), /Symmetric key/);
+  assert.match(await erow.locator('.registration').textContent(), /not registered/);
+  /* It registers with its own key; its record shows in its row. */
+  const devKey = hubctlJson('dps', 'enrollment', 'show', ENROLLMENT).attestation.symmetricKey.primaryKey;
+  const reg = execFileSync(HUBCTL, ['dps', 'register', ENROLLMENT, '--id-scope', DPS_SCOPE, '--key-sas', devKey],
+    { encoding: 'utf8', stdio: 'pipe' });
+  assert.match(reg, new RegExp(`^deviceId=${ENROLLMENT}$`, 'm'));
+  await erow.locator('.registration', { hasText: '✓ assigned' }).waitFor();
+  assert.match(await erow.locator('.registration').textContent(), new RegExp(`${ENROLLMENT}.*initialAssignment`));
+  await erow.getByRole('button', { name: `Disable enrollment ${ENROLLMENT}` }).click();
+  await erow.locator('.status', { hasText: /^disabled$/ }).waitFor();
+  assert.equal(hubctlJson('dps', 'enrollment', 'show', ENROLLMENT).provisioningStatus, 'disabled');
+  await erow.getByRole('button', { name: `Delete enrollment ${ENROLLMENT}` }).click();
+  await erow.waitFor({ state: 'detached' });
+  assert.throws(() => execFileSync(HUBCTL, ['dps', 'enrollment', 'show', ENROLLMENT], { stdio: 'pipe' }), /404 Not Found/);
+  await page.locator('#enrollment-table tbody', { hasText: 'No individual enrollment' }).waitFor();
+
+  /* The registration record: deleted, the device stays in the hub. */
+  const rec = page.locator(`#group-table tr[data-registration="${DPS_DEVICE}"]`);
+  await rec.getByRole('button', { name: `Delete the registration record of ${DPS_DEVICE}` }).click();
+  await rec.waitFor({ state: 'detached' });
+  assert.throws(() => execFileSync(HUBCTL, ['dps', 'registration', 'show', DPS_DEVICE], { stdio: 'pipe' }), /404 Not Found/);
+  assert.equal(hubctlJson('device', 'show', DPS_DEVICE).deviceId, DPS_DEVICE);
+
+  /* A refusal on an action: the group changed behind the page's back (its
+   * etag too), so deleting with the etag the list showed is refused (412). */
+  await page.uncheck('#dps-auto');
+  await page.click('#dps-refresh');
+  await page.locator('#dps-refresh:not([disabled])').waitFor(); /* the refresh has ended */
+  const row = page.locator(`#group-table tr[data-group="${GROUP}"]`);
+  await row.waitFor();
+  execFileSync(HUBCTL, ['dps', 'group', 'disable', GROUP], { stdio: 'pipe' });
+  await row.getByRole('button', { name: `Delete enrollment group ${GROUP}` }).click();
+  await page.locator('#group-error', { hasText: 'changed meanwhile' }).waitFor();
+  assert.match(await page.locator('#group-error').textContent(), /HTTP 412 errorCode 412001/);
+  await page.check('#dps-auto');
+  await row.locator('.status', { hasText: /^disabled$/ }).waitFor();
+  await row.getByRole('button', { name: `Delete enrollment group ${GROUP}` }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.throws(() => execFileSync(HUBCTL, ['dps', 'group', 'show', GROUP], { stdio: 'pipe' }), /404 Not Found/);
+  await page.locator('#group-table tbody', { hasText: 'No enrollment group yet' }).waitFor();
+
+  /* Signing out of the provisioning service forgets its key, not the hub's. */
+  await page.click('#dps-signout');
+  await page.locator('#dps-signin-form').waitFor();
+  assert.doesNotMatch(await page.locator('#who').textContent(), /DPS/);
+  await page.click('#nav a[data-nav="devices"]');
+  await page.locator(`#device-table tr[data-device="${DPS_DEVICE}"]`).waitFor();
 });
 
 test('the pages raised no script error and no Content-Security-Policy violation', () => {

@@ -3,7 +3,9 @@
 # serves (types, caching, security headers, no api-version needed), then runs
 # the browser test (tests/console, playwright-core driving Debian's chromium)
 # against the same hub with PKI files made by hubctl and devices played by
-# the mosquitto clients. Screenshots go to BUILD_DIR/console-screenshots/.
+# the mosquitto clients, and the provisioning page with a device registered
+# by `hubctl dps register` (start_hub exports HUB_DPS_CONNECTION_STRING and
+# HUB_DPS_ID_SCOPE to the test). Screenshots go to BUILD_DIR/console-screenshots/.
 # Usage: console.sh BUILD_DIR   (tests/console needs `npm ci` first)
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
@@ -73,6 +75,8 @@ mkdir -p "$PKI"
     h cert root --out root --subject "Console Root CA"
     h cert intermediate --out int --issuer-cert root.pem --issuer-key root.key --subject "Console Int CA"
     h cert device --out console-dev1 --device-id console-dev1 --issuer-cert int.pem --issuer-key int.key
+    # registers with the provisioning service (a group on the root the browser verifies)
+    h cert device --out console-dps1 --device-id console-dps1 --issuer-cert int.pem --issuer-key int.key
 ) || { fail "console PKI"; summary; exit 1; }
 # Chromium trusts the hub's server key alone, by its SPKI hash: no blanket
 # ignoring of certificate errors.
@@ -89,7 +93,7 @@ else
 fi
 cat "$HUB_DIR/console-test.out"
 for s in 01-signin-wrong-connection-string 02-ca-verification-code 03-ca-verified 04-telemetry \
-         05-devices-connected 06-device; do
+         05-devices-connected 06-device 07-provisioning; do
     if [ -s "$SHOTS/$s.png" ]; then pass "screenshot $s.png"; else fail "screenshot $s.png"; fi
 done
 echo "screenshots: $SHOTS"
