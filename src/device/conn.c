@@ -94,7 +94,8 @@ static void arm_timer_ms(struct hub_device_conn *c, int64_t ms)
     evtimer_add(c->timer, &tv);
 }
 
-/* LIVE: the earliest of keep-alive and token expiry, or no timer at all. */
+/* LIVE: the earliest of keep-alive, token expiry and certificate check, or
+ * no timer at all. */
 static void arm_live_timer(struct hub_device_conn *c)
 {
     int64_t now = now_ms(c), deadline = 0;
@@ -102,6 +103,8 @@ static void arm_live_timer(struct hub_device_conn *c)
         deadline = c->last_rx_ms + c->keepalive_ms;
     if (c->sas_expiry_ms > 0 && (deadline == 0 || c->sas_expiry_ms < deadline))
         deadline = c->sas_expiry_ms;
+    if (c->cert_check_ms > 0 && (deadline == 0 || c->cert_check_ms < deadline))
+        deadline = c->cert_check_ms;
     if (deadline == 0) {
         evtimer_del(c->timer);
         return;
@@ -367,6 +370,71 @@ static void cert_expiry_record(struct hub_device_conn *c, const struct hub_devic
     hub_log_end(&line);
 }
 
+/*
+ * When an X.509 connection's certificates must be looked at again, in the
+ * endpoint's milliseconds, from `now_s` (Unix seconds); 0 when there is
+ * nothing to watch. notAfter is inclusive (RFC 5280 §4.1.2.5), so a
+ * certificate is expired from notAfter + 1 s on.
+ *
+ * selfSigned: the leaf is the whole chain: its expiry ends the connection.
+ * certificateAuthority: the validator does not say which path it took, so
+ * this is the earliest notAfter, still ahead, of what the device presented
+ * (leaf and intermediates, maybe junk); at that moment the chain is
+ * validated again and the connection ends only if no path is left (a junk
+ * certificate expiring changes nothing). CAs held by the hub are not in
+ * that set: HUB_DEVICE_CERT_RECHECK_MAX_S bounds how late their expiry is
+ * noticed.
+ */
+static int64_t cert_deadline_ms(const struct hub_device_conn *c, X509 *leaf, int64_t now_s)
+{
+    int64_t earliest = 0, nb = 0, na = 0;
+    if (leaf != NULL && hub_pki_cert_validity(leaf, &nb, &na, NULL) == 0 && na >= now_s)
+        earliest = na;
+    if (c->method == HUB_DEVICE_AUTH_X509_CA) {
+        for (int i = 0; c->chain != NULL && i < sk_X509_num(c->chain); i++) {
+            if (hub_pki_cert_validity(sk_X509_value(c->chain, i), &nb, &na, NULL) == 0 &&
+                na >= now_s && (earliest == 0 || na < earliest))
+                earliest = na;
+        }
+        if (earliest == 0 || earliest - now_s >= HUB_DEVICE_CERT_RECHECK_MAX_S)
+            return (now_s + HUB_DEVICE_CERT_RECHECK_MAX_S) * 1000;
+    }
+    return earliest > 0 ? (earliest + 1) * 1000 : 0;
+}
+
+/* The certificate deadline passed (LIVE, worker thread): close, or set the
+ * next one. */
+static void cert_check(struct hub_device_conn *c, int64_t now)
+{
+    int64_t now_s = now / 1000;
+    if (c->method == HUB_DEVICE_AUTH_SELF_SIGNED) {
+        hub_device__conn_close(c, HUB_DEVICE_R_CERT_EXPIRED,
+                               "the certificate the connection authenticated with expired");
+        return;
+    }
+    struct hub_registry_trust *trust = NULL;
+    struct hub_err err = {0};
+    if (hub_registry_trust_get1(c->ep->env.registry, &trust, &err) != 0) {
+        /* A store hiccup is not the device's fault: try again in a minute. */
+        struct hub_log_line line;
+        hub_log_begin(&line, HUB_LOG_WARN, "cert_recheck_failed");
+        hub_log_str(&line, "device", c->device_id);
+        hub_log_err(&line, &err);
+        hub_log_end(&line);
+        c->cert_check_ms = now + 60 * 1000;
+        return;
+    }
+    enum hub_device_reason reason;
+    char detail[HUB_DEVICE_DETAIL_MAX];
+    int rc = hub_device_authn_recheck(c->leaf, c->chain, trust, now_s, &reason, detail);
+    hub_registry_trust_release(trust);
+    if (rc != 0) {
+        hub_device__conn_close(c, reason, detail);
+        return;
+    }
+    c->cert_check_ms = cert_deadline_ms(c, c->leaf, now_s);
+}
+
 /* Returns -1 when the connection was refused or closed. */
 static int handle_connect(struct hub_device_conn *c, const struct hub_mqtt_connect *cn)
 {
@@ -407,8 +475,12 @@ static int handle_connect(struct hub_device_conn *c, const struct hub_mqtt_conne
 
     memcpy(c->device_id, res.device_id, sizeof(c->device_id));
     c->method = res.method;
-    if (c->method == HUB_DEVICE_AUTH_X509_CA || c->method == HUB_DEVICE_AUTH_SELF_SIGNED)
+    if (c->method == HUB_DEVICE_AUTH_X509_CA || c->method == HUB_DEVICE_AUTH_SELF_SIGNED) {
         cert_expiry_record(c, &dev);
+        /* Like the SAS token's se: the connection lasts as long as the
+         * credential it authenticated with (issue: X.509 after notAfter). */
+        c->cert_check_ms = cert_deadline_ms(c, c->leaf, in.now);
+    }
     if (c->method != HUB_DEVICE_AUTH_X509_CA) { /* only CA connections are re-validated */
         X509_free(c->leaf);
         sk_X509_pop_free(c->chain, X509_free);
@@ -885,7 +957,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         if (c->sas_expiry_ms > 0 && now >= c->sas_expiry_ms)
             hub_device__conn_close(c, HUB_DEVICE_R_SAS_EXPIRED,
                                    "the SAS token the connection authenticated with expired");
-        else if (c->keepalive_ms > 0 && now - c->last_rx_ms >= c->keepalive_ms)
+        else if (c->cert_check_ms > 0 && now >= c->cert_check_ms) {
+            cert_check(c, now);
+            if (c->state == HUB_DEVICE_CONN_LIVE)
+                arm_live_timer(c);
+        } else if (c->keepalive_ms > 0 && now - c->last_rx_ms >= c->keepalive_ms)
             close_with(c, HUB_DEVICE_R_KEEPALIVE_TIMEOUT, "nothing received for %lld ms",
                        (long long)(now - c->last_rx_ms));
         else

@@ -38,7 +38,13 @@
  * device's subscriptions (C2D, twin responses, desired-property
  * notifications, direct methods) and the desired $version it last told the
  * device about, so a clean_session=0 reconnect gets the desired changes it
- * missed.
+ * missed. Deleting a device from the registry forgets its session too.
+ *
+ * Credentials end connections: a SAS connection is closed at its token's
+ * se (SAS_EXPIRED), an X.509 one when its certificate (selfSigned: the
+ * leaf; certificateAuthority: the validated path, re-checked at the
+ * earliest notAfter it presented and at least hourly) expires
+ * (CERT_EXPIRED).
  *
  * Twins over MQTT (reference §2 "Twin"; twin.c): GET and PATCH reported are
  * answered on $iothub/twin/res/{status}/?$rid=[&$version=] (synchronous
@@ -136,6 +142,7 @@ struct hub_msg_c2d;
     X(KEEPALIVE_TIMEOUT, -1, "nothing received for 1.5x the keep-alive")                           \
     X(MALFORMED_PACKET, -1, "malformed MQTT packet")                                               \
     X(PACKET_TOO_LARGE, -1, "MQTT packet over the size limit")                                     \
+    X(METHOD_RESPONSE_TOO_LARGE, -1, "direct-method answer over 128 KiB")                          \
     X(PROTOCOL_VIOLATION, -1, "packet not allowed in this state")                                  \
     X(QOS2_UNSUPPORTED, -1, "QoS 2 PUBLISH (IoT Hub closes on it)")                                \
     X(TOPIC_UNKNOWN, -1, "PUBLISH to a topic IoT Hub does not accept")                             \
@@ -318,9 +325,13 @@ enum hub_device_method_outcome {
     HUB_DEVICE_METHOD_TIMEOUT,      /* no answer within the response timeout (Azure 504) */
     HUB_DEVICE_METHOD_DISCONNECTED, /* the device's connection closed before it answered */
     HUB_DEVICE_METHOD_SHUTDOWN,     /* the hub is shutting down (or out of memory) */
+    /* the device answered with more than HUB_DEVICE_METHOD_PAYLOAD_MAX bytes
+     * (its connection is closed: METHOD_RESPONSE_TOO_LARGE) */
+    HUB_DEVICE_METHOD_RESPONSE_TOO_LARGE,
 };
 
-/* "OK", "DEVICE_NOT_ONLINE", "TIMEOUT", "DISCONNECTED", "SHUTDOWN". Static. */
+/* "OK", "DEVICE_NOT_ONLINE", "TIMEOUT", "DISCONNECTED", "SHUTDOWN",
+ * "RESPONSE_TOO_LARGE". Static. */
 const char *hub_device_method_outcome_name(enum hub_device_method_outcome o);
 
 struct hub_device_method_result {

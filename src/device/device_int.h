@@ -101,6 +101,11 @@ void *hub_device__dir_get1_subscribed(struct hub_device_dir *dir, const char *id
  * yet, or no entry), and setting it. A clean session starts at -1. */
 int64_t hub_device__dir_desired_seen(struct hub_device_dir *dir, const char *id);
 void hub_device__dir_desired_seen_set(struct hub_device_dir *dir, const char *id, int64_t version);
+/* Forgets id's session (the device was deleted): subscriptions, desired
+ * $version, the clean_session = 0 flag. The entry goes at once when no
+ * connection is live, else when that connection unregisters. A device
+ * created again with the same id starts with session-present 0. */
+void hub_device__dir_session_drop(struct hub_device_dir *dir, const char *id);
 size_t hub_device__dir_live_count(struct hub_device_dir *dir);
 size_t hub_device__dir_entry_count(struct hub_device_dir *dir);
 
@@ -204,6 +209,9 @@ struct hub_device_conn {
     bool registered;        /* in the directory */
     int64_t keepalive_ms;   /* 0 = none */
     int64_t sas_expiry_ms;  /* 0 = none */
+    /* X.509: when the certificates must be looked at again (conn.c,
+     * cert_deadline_ms); 0 = none (SAS). */
+    int64_t cert_check_ms;
     int64_t last_rx_ms;
     int64_t last_touch_ms;
 
@@ -278,6 +286,10 @@ void hub_device__conn_recheck(struct hub_device_conn *c, const struct hub_regist
 #define HUB_DEVICE_CRL_WARN_INTERVAL_S 600
 void hub_device__crl_expiry_warn(struct hub_device_endpoint *ep,
                                  const struct hub_registry_trust *trust, bool force);
+/* A live certificateAuthority connection re-validates its chain at least
+ * this often, so a hub-held CA (not presented by the device, its notAfter
+ * unknown here) that expires ends the connection within this delay. */
+#define HUB_DEVICE_CERT_RECHECK_MAX_S 3600
 /* Reading stops while too much telemetry waits for its commit, and resumes
  * (re-running the read loop on the next turn) once it drained. */
 void hub_device__conn_pause_reading(struct hub_device_conn *c);

@@ -256,6 +256,23 @@ void hub_device__dir_desired_seen_set(struct hub_device_dir *dir, const char *id
     pthread_mutex_unlock(&dir->mu);
 }
 
+void hub_device__dir_session_drop(struct hub_device_dir *dir, const char *id)
+{
+    uint64_t h = hash_id(id);
+    pthread_mutex_lock(&dir->mu);
+    struct dir_entry **pp = find_slot(dir, id, h);
+    if (*pp != NULL) {
+        /* Also the subscriptions of a live entry: the connection is being
+         * kicked, and nothing (a method call, a desired change) should be
+         * routed to it meanwhile. Its close then frees the entry. */
+        (*pp)->session = false;
+        (*pp)->subs = 0;
+        (*pp)->desired_seen = -1;
+        drop_if_empty(dir, pp);
+    }
+    pthread_mutex_unlock(&dir->mu);
+}
+
 size_t hub_device__dir_live_count(struct hub_device_dir *dir)
 {
     pthread_mutex_lock(&dir->mu);

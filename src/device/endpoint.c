@@ -214,7 +214,12 @@ static void on_registry_change(void *ctx, enum hub_registry_change what, const c
         hub_device_kick(ep, id, HUB_DEVICE_R_DEVICE_DISABLED);
         break;
     case HUB_REGISTRY_DEVICE_DELETED:
+        /* The session belongs to the identity that was deleted: a device
+         * created again under the same id is a new one (session-present 0),
+         * and a hub with device churn must not keep sessions forever. The
+         * kick takes its reference first; the close then frees the entry. */
         hub_device_kick(ep, id, HUB_DEVICE_R_DEVICE_DELETED);
+        hub_device__dir_session_drop(ep->dir, id);
         break;
     case HUB_REGISTRY_CA_CHANGED:
         for (size_t i = 0; i < ep->slot_count; i++)

@@ -49,6 +49,8 @@ const char *hub_device_method_outcome_name(enum hub_device_method_outcome o)
         return "DISCONNECTED";
     case HUB_DEVICE_METHOD_SHUTDOWN:
         return "SHUTDOWN";
+    case HUB_DEVICE_METHOD_RESPONSE_TOO_LARGE:
+        return "RESPONSE_TOO_LARGE";
     }
     return "UNKNOWN";
 }
@@ -346,6 +348,29 @@ void hub_device__methods_response(struct hub_device_conn *c, const struct hub_mq
     struct hub_device__method_call *call = c->methods;
     while (call != NULL && (rid == 0 || call->rid != rid))
         call = call->next;
+    if (pub->payload.len > HUB_DEVICE_METHOD_PAYLOAD_MAX) {
+        /* Azure caps a method's answer at 128 KiB like its request; the
+         * packet limit (mqtt_max_packet_bytes, sized for 256 KiB telemetry)
+         * would let twice that through to the service caller. The call it
+         * answers fails with that reason; the device, which broke a
+         * documented limit, is closed as for an oversized packet. */
+        if (call != NULL) {
+            conn_unlink(c, call);
+            event_free(call->timer);
+            call->timer = NULL;
+            call->conn = NULL;
+            call_finish(call, HUB_DEVICE_METHOD_RESPONSE_TOO_LARGE, 0, NULL, 0);
+        }
+        char rid_text[HUB_LOG_ESCAPED_MAX];
+        hub_log_escape(topic->rid.ptr, topic->rid.len < 32 ? topic->rid.len : 32, rid_text,
+                       sizeof(rid_text));
+        char detail[HUB_LOG_ESCAPED_MAX + 96];
+        snprintf(detail, sizeof(detail),
+                 "direct-method answer ($rid=%s) is %zu bytes, over the %d-byte limit", rid_text,
+                 pub->payload.len, HUB_DEVICE_METHOD_PAYLOAD_MAX);
+        hub_device__conn_close(c, HUB_DEVICE_R_METHOD_RESPONSE_TOO_LARGE, detail);
+        return;
+    }
     if (call == NULL) {
         /* Late (timed out already) or made up: nobody waits for it. */
         struct hub_log_line line;

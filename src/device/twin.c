@@ -59,29 +59,33 @@ static void twin_log(const struct hub_device_conn *c, enum hub_log_level level, 
     hub_log_end(&line);
 }
 
-/* Publishes a twin response, if the device listens for them. */
-static void respond(struct hub_device_conn *c, int status, struct hub_mqtt_str rid, int64_t version,
+/* Publishes a twin response, if the device listens for them. Returns true
+ * only when the response was queued on the connection (subscribed, encoded,
+ * written): what the device may learn from it depends on that. */
+static bool respond(struct hub_device_conn *c, int status, struct hub_mqtt_str rid, int64_t version,
                     const char *body, size_t body_len)
 {
     if (!c->twin_res_subscribed) {
         /* MQTT: nothing goes out on a topic the client did not subscribe to. */
         hub_log_kv(HUB_LOG_DEBUG, "twin_response_dropped", "device", c->device_id, "detail",
                    "not subscribed to $iothub/twin/res/#", NULL);
-        return;
+        return false;
     }
     size_t cap = TWIN_TOPIC_OVERHEAD + rid.len;
     char *topic = malloc(cap);
     if (topic == NULL) {
         hub_device__conn_close(c, HUB_DEVICE_R_INTERNAL, "out of memory");
-        return;
+        return false;
     }
     struct hub_err err = {0};
+    bool sent = false;
     int n = hub_iothub_twin_res_topic_build(topic, cap, status, rid, version, &err);
     if (n < 0) /* the rid was parsed from a topic, so only exotic bytes get here */
         twin_log(c, HUB_LOG_INFO, "twin_response_dropped", &err);
     else
-        hub_device__conn_publish0(c, topic, (size_t)n, body, body_len);
+        sent = hub_device__conn_publish0(c, topic, (size_t)n, body, body_len) == 0;
     free(topic);
+    return sent;
 }
 
 static void respond_error(struct hub_device_conn *c, struct hub_mqtt_str rid,
@@ -145,8 +149,16 @@ static void twin_get(struct hub_device_conn *c, struct hub_mqtt_str rid)
     if (text == NULL) {
         HUB_ERR(&err, HUB_E_NOMEM, "out of memory encoding the twin");
         respond_error(c, rid, &err);
-    } else {
-        respond(c, 200, rid, -1, text, strlen(text));
+    } else if (respond(c, 200, rid, -1, text, strlen(text))) {
+        /* The session's desired $version means "the device was told this
+         * much", and the notifications resume after it. A GET answer tells
+         * the device only if it went out: a device not subscribed to
+         * $iothub/twin/res/# never sees it, so raising the version then
+         * would silently swallow the desired patches up to it (the device
+         * subscribes to desired notifications later and gets nothing). The
+         * GET, the raise and every notification run on this worker in
+         * order, so an answer that went out carries every patch up to the
+         * version it raises to. */
         desired_seen_raise(c, twin->desired_version);
     }
     free(text);

@@ -125,6 +125,11 @@ static void reply_result(struct method_call *mc)
                               "device %s did not answer method %s in time", mc->device_id,
                               mc->method);
         return;
+    case HUB_DEVICE_METHOD_RESPONSE_TOO_LARGE:
+        hub_http__reply_error(&r, 502, "BadGateway", "METHOD_RESPONSE_TOO_LARGE",
+                              "device %s answered method %s with more than %d bytes", mc->device_id,
+                              mc->method, HUB_DEVICE_METHOD_PAYLOAD_MAX);
+        return;
     case HUB_DEVICE_METHOD_SHUTDOWN:
         break;
     }

@@ -156,6 +156,18 @@ expect_log "the disable is logged" "event=disconnected.*device=devdel.*reason=DE
 q "$HUBCTL" device update devdel --status enabled
 sub_c2d devdel live2.out 5
 sleep 1
+# A certificate that expires while its connection is up: the hub ends the
+# connection at notAfter (+1 s: notAfter is inclusive), as at a SAS token's se.
+T=$(date +%s)
+q "$HUBCTL" cert device --out devshort --device-id devshort --issuer-cert int.pem --issuer-key int.key \
+    --issuer-chain root.pem --not-before $((T - 86400 + 4)) --days 1
+q "$HUBCTL" device create devshort --auth ca
+sub_c2d devshort short.out 5
+i=0; while kill -0 $SUB_PID 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+expect_exit "devshort's connection closed when its certificate expired" 1 "" kill -0 $SUB_PID
+kill $SUB_PID 2>/dev/null; wait $SUB_PID 2>/dev/null
+expect_log "devshort connected before its expiry" "event=connected.*device=devshort"
+expect_log "the expiry closes the connection" "event=disconnected.*device=devshort.*reason=CERT_EXPIRED"
 expect_ok "delete the CA devdel's chain anchors on" "$HUBCTL" ca delete devca
 i=0; while kill -0 $SUB_PID 2>/dev/null && [ $i -lt 15 ]; do sleep 0.1; i=$((i + 1)); done
 expect_exit "devdel's connection closed within a second of its CA being deleted" 1 "" kill -0 $SUB_PID

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -25,6 +26,17 @@
 #include "msg/msg.h"
 #include "net/net.h"
 #include "registry/registry.h"
+
+/* The endpoint's clock: the real one plus an offset a test may set (before
+ * the CONNECT it concerns) to stand near a certificate's notAfter. */
+static _Atomic int64_t fx_clock_offset_ms;
+
+static inline int64_t fx_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + atomic_load(&fx_clock_offset_ms);
+}
 
 struct fx {
     char dir[64];
@@ -137,7 +149,9 @@ static inline int fx_setup(void **state)
         .hostnames = hosts,
         .hostname_count = 1,
         .connect_timeout_ms = 3000,
+        .now_ms = fx_now_ms,
     };
+    atomic_store(&fx_clock_offset_ms, 0);
     assert_int_equal(hub_device_endpoint_new(&env, &fx->pool, &fx->ep, &err), 0);
     int fd = -1;
     if (hub_net_listen("127.0.0.1", 0, "--mqtt-port", 16, &fd, &err) != 0)

@@ -188,12 +188,62 @@ static void test_threads(void **state)
             assert_int_equal(atomic_load(&ws[i].h[r].refs), 1);
 }
 
+/* A deleted device's session goes (issue: sessions outliving their device):
+ * at once when nothing is live, else with the live connection's unregister;
+ * either way the next registration of the id starts clean. */
+static void test_session_drop(void **state)
+{
+    (void)state;
+    struct hub_device_dir *dir = NULL;
+    assert_int_equal(hub_device__dir_new(&ops, &dir, NULL), 0);
+    struct handle a = {0}, b = {0}, c = {0};
+    void *old = NULL;
+    bool sp = false, c2d = false;
+
+    /* A kept session with no live connection: dropped at once. */
+    assert_int_equal(hub_device__dir_register(dir, "gone", &a, false, &old, &sp, &c2d, NULL), 0);
+    hub_device__dir_subs_set(dir, "gone", HUB_DEVICE_SUB_C2D | HUB_DEVICE_SUB_METHODS, true);
+    hub_device__dir_desired_seen_set(dir, "gone", 7);
+    assert_int_equal(hub_device__dir_unregister(dir, "gone", &a), 1);
+    assert_int_equal(hub_device__dir_entry_count(dir), 1); /* the session stays */
+    hub_device__dir_session_drop(dir, "gone");
+    assert_int_equal(hub_device__dir_entry_count(dir), 0);
+    assert_int_equal(hub_device__dir_desired_seen(dir, "gone"), -1);
+    assert_int_equal(atomic_load(&a.refs), 0);
+
+    /* Live with a kept session: the subscriptions go now (nothing is routed
+     * to the connection being kicked), the entry with its unregister. */
+    assert_int_equal(hub_device__dir_register(dir, "gone", &b, false, &old, &sp, &c2d, NULL), 0);
+    assert_false(sp);
+    hub_device__dir_subs_set(dir, "gone", HUB_DEVICE_SUB_C2D | HUB_DEVICE_SUB_METHODS, true);
+    hub_device__dir_desired_seen_set(dir, "gone", 7);
+    hub_device__dir_session_drop(dir, "gone");
+    assert_int_equal(hub_device__dir_entry_count(dir), 1);
+    assert_int_equal(hub_device__dir_subs(dir, "gone"), 0);
+    assert_null(hub_device__dir_get1_subscribed(dir, "gone", HUB_DEVICE_SUB_METHODS));
+    assert_int_equal(hub_device__dir_desired_seen(dir, "gone"), -1);
+    assert_int_equal(hub_device__dir_unregister(dir, "gone", &b), 1);
+    assert_int_equal(hub_device__dir_entry_count(dir), 0);
+    assert_int_equal(atomic_load(&b.refs), 0);
+
+    /* Same id again: a new session. */
+    assert_int_equal(hub_device__dir_register(dir, "gone", &c, false, &old, &sp, &c2d, NULL), 0);
+    assert_false(sp);
+    assert_false(c2d);
+    /* Dropping an id the directory never saw is harmless. */
+    hub_device__dir_session_drop(dir, "never");
+    assert_int_equal(hub_device__dir_entry_count(dir), 1);
+    hub_device__dir_free(dir);
+    assert_int_equal(atomic_load(&c.refs), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sessions_and_replace),
         cmocka_unit_test(test_many_ids),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_session_drop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

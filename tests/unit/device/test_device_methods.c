@@ -340,6 +340,53 @@ static void test_method_shutdown(void **state)
     client_close(&c);
 }
 
+/* An answer over Azure's 128 KiB: refused (the call fails with
+ * RESPONSE_TOO_LARGE at once, the connection is closed with
+ * METHOD_RESPONSE_TOO_LARGE); exactly 128 KiB still passes. */
+static void test_method_answer_too_large(void **state)
+{
+    struct fx *fx = *state;
+    struct client c;
+    connect_subscribed(fx, &c, true);
+    size_t big_len = HUB_DEVICE_METHOD_PAYLOAD_MAX + 1;
+    char *big = malloc(big_len);
+    memset(big, ' ', big_len);
+    big[0] = '"';
+    big[big_len - 2] = '"';
+
+    /* At the limit: delivered. */
+    struct outcome o;
+    outcome_init(&o);
+    invoke_ok(fx, "dev1", "dump", NULL, 5000, 0, &o);
+    struct rx_publish rx;
+    client_read_publish(&c, &rx);
+    char topic[128];
+    const char *rid = strstr(rx.topic, "$rid=") + 5;
+    snprintf(topic, sizeof(topic), "$iothub/methods/res/200/?$rid=%s", rid);
+    client_publish(&c, 0, 0, topic, big, big_len - 1);
+    assert_int_equal(outcome_wait(&o), HUB_DEVICE_METHOD_OK);
+    assert_int_equal(o.status, 200);
+    outcome_destroy(&o);
+
+    /* One byte over: refused at once, well before the response timeout. */
+    outcome_init(&o);
+    invoke_ok(fx, "dev1", "dump", NULL, 30000, 0, &o);
+    client_read_publish(&c, &rx);
+    rid = strstr(rx.topic, "$rid=") + 5;
+    snprintf(topic, sizeof(topic), "$iothub/methods/res/200/?$rid=%s", rid);
+    int64_t t0 = mono_ms();
+    client_publish(&c, 0, 0, topic, big, big_len);
+    assert_int_equal(outcome_wait(&o), HUB_DEVICE_METHOD_RESPONSE_TOO_LARGE);
+    assert_true(mono_ms() - t0 < 5000);
+    assert_int_equal(hub_device_reason_count(fx->ep, HUB_DEVICE_R_METHOD_RESPONSE_TOO_LARGE), 1);
+    uint8_t body[16];
+    size_t len = 0;
+    assert_int_equal(client_read(&c, body, sizeof(body), &len), -1);
+    client_close(&c);
+    outcome_destroy(&o);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_method_device_disconnects, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_method_refused_arguments, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_method_shutdown, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_method_answer_too_large, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -246,12 +246,61 @@ static void test_twin_desired_after_reconnect(void **state)
     client_close(&c);
 }
 
+/* A GET answered to nobody (no $iothub/twin/res/# subscription) must not
+ * count as "the device knows desired up to here": the patch it would have
+ * shown is still sent once the device listens for desired changes. */
+static void test_twin_get_unanswered_keeps_desired_pending(void **state)
+{
+    struct fx *fx = *state;
+    struct client c = client_open(fx);
+    client_connect(&c, "dev1", true);
+    /* The session learns version 1, then the device stops listening. */
+    assert_int_equal(client_subscribe(&c, 1, "$iothub/twin/PATCH/properties/desired/#"), 0);
+    uint8_t p[128];
+    size_t len = 0;
+    p[len++] = 0;
+    p[len++] = 2;
+    put_str(p, &len, "$iothub/twin/PATCH/properties/desired/#");
+    client_send(&c, 0xa2, p, len);
+    uint8_t body[16];
+    assert_int_equal(client_read(&c, body, sizeof(body), &len), 0xb0);
+
+    desired_patch(fx, "{\"fw\":\"2.0\"}"); /* version 2, not notified */
+    client_publish(&c, 0, 0, "$iothub/twin/GET/?$rid=unheard", " ", 1);
+    client_ping(&c); /* no answer: not subscribed to the responses */
+
+    /* Listening again: version 2 is what it missed. */
+    assert_int_equal(client_subscribe(&c, 3, "$iothub/twin/PATCH/properties/desired/#"), 0);
+    struct rx_publish rx;
+    client_read_publish(&c, &rx);
+    assert_string_equal(rx.topic, "$iothub/twin/PATCH/properties/desired/?$version=2");
+
+    /* A GET that is answered does count: after it, resubscribing sends
+     * nothing the answer already showed. */
+    assert_int_equal(client_subscribe(&c, 4, "$iothub/twin/res/#"), 0);
+    len = 0;
+    p[len++] = 0;
+    p[len++] = 5;
+    put_str(p, &len, "$iothub/twin/PATCH/properties/desired/#");
+    client_send(&c, 0xa2, p, len);
+    assert_int_equal(client_read(&c, body, sizeof(body), &len), 0xb0);
+    desired_patch(fx, "{\"fw\":\"3.0\"}"); /* version 3, not notified */
+    client_publish(&c, 0, 0, "$iothub/twin/GET/?$rid=heard", " ", 1);
+    client_read_publish(&c, &rx);
+    assert_string_equal(rx.topic, "$iothub/twin/res/200/?$rid=heard");
+    assert_int_equal(client_subscribe(&c, 6, "$iothub/twin/PATCH/properties/desired/#"), 0);
+    client_ping(&c); /* nothing in between */
+    client_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_twin_get_and_patch_reported, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_twin_desired_notification, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_twin_desired_after_reconnect, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_twin_get_unanswered_keeps_desired_pending, fx_setup,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
