@@ -35,32 +35,26 @@ static const char DPS_SKN[] = "registration";
 
 /* ---- percent-encoding --------------------------------------------------- */
 
-/* Decodes in[0..len) into out (cap bytes, NUL included). base_off is the
- * value's offset in the token, for messages. */
+/* Decodes in[0..len) into out (cap bytes, NUL included; hub_pct_decode's
+ * rules). base_off is the value's offset in the token, for messages. */
 static int pct_decode(const char *in, size_t len, char *out, size_t cap, size_t *outlen,
                       const char *field, size_t base_off, struct hub_err *err)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '%') {
-            int hi = i + 1 < len ? hub_hex_digit_value(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hub_hex_digit_value(in[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return HUB_ERR(err, HUB_E_PARSE, "bad percent-escape in %s at offset %zu", field,
-                               base_off + i);
-            c = (char)(hi << 4 | lo);
-            if (c == '\0')
-                return HUB_ERR(err, HUB_E_PARSE, "%%00 in %s at offset %zu", field, base_off + i);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return HUB_ERR(err, HUB_E_TOO_LARGE, "%s is longer than %zu bytes", field, cap - 1);
-        out[o++] = c;
+    size_t at = 0;
+    switch (hub_pct_decode(in, len, out, cap, 0, outlen, &at)) {
+    case HUB_PCT_OK:
+        return 0;
+    case HUB_PCT_NUL_ESCAPE:
+        return HUB_ERR(err, HUB_E_PARSE, "%%00 in %s at offset %zu", field, base_off + at);
+    case HUB_PCT_NUL_BYTE: /* unreachable: the token's controls are refused first */
+        return HUB_ERR(err, HUB_E_PARSE, "NUL byte in %s at offset %zu", field, base_off + at);
+    case HUB_PCT_TOO_LONG:
+        return HUB_ERR(err, HUB_E_TOO_LARGE, "%s is longer than %zu bytes", field,
+                       cap == 0 ? 0 : cap - 1);
+    default: /* HUB_PCT_BAD_ESCAPE (no flags: no slash refusal) */
+        return HUB_ERR(err, HUB_E_PARSE, "bad percent-escape in %s at offset %zu", field,
+                       base_off + at);
     }
-    out[o] = '\0';
-    *outlen = o;
-    return 0;
 }
 
 /*

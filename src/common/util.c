@@ -27,6 +27,48 @@ void hub_hex_upper(const unsigned char *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+static int pct_fault(int fault, size_t at, size_t *bad_offset)
+{
+    if (bad_offset != NULL)
+        *bad_offset = at;
+    return fault;
+}
+
+int hub_pct_decode(const char *src, size_t len, char *out, size_t cap, unsigned flags,
+                   size_t *out_len, size_t *bad_offset)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        size_t at = i;
+        char c = src[i];
+        if (c == '%') {
+            if (len - i < 3)
+                return pct_fault(HUB_PCT_BAD_ESCAPE, at, bad_offset);
+            int hi = hub_hex_digit_value(src[i + 1]), lo = hub_hex_digit_value(src[i + 2]);
+            if (hi < 0 || lo < 0)
+                return pct_fault(HUB_PCT_BAD_ESCAPE, at, bad_offset);
+            c = (char)(hi << 4 | lo);
+            if (c == '\0')
+                return pct_fault(HUB_PCT_NUL_ESCAPE, at, bad_offset);
+            if (c == '/' && (flags & HUB_PCT_NO_SLASH) != 0)
+                return pct_fault(HUB_PCT_SLASH_ESCAPE, at, bad_offset);
+            i += 2;
+        } else if (c == '\0') {
+            return pct_fault(HUB_PCT_NUL_BYTE, at, bad_offset);
+        }
+        /* o + 1: the NUL must still fit after this byte. */
+        if (o + 1 >= cap)
+            return pct_fault(HUB_PCT_TOO_LONG, at, bad_offset);
+        out[o++] = c;
+    }
+    if (cap == 0)
+        return pct_fault(HUB_PCT_TOO_LONG, len, bad_offset);
+    out[o] = '\0';
+    if (out_len != NULL)
+        *out_len = o;
+    return HUB_PCT_OK;
+}
+
 int hub_random_bytes(unsigned char *buf, size_t len, struct hub_err *err)
 {
     if (len > (size_t)0x7fffffff || RAND_bytes(buf, (int)len) != 1)

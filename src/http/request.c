@@ -1,5 +1,6 @@
 /* Reading a request: path segments, query parameters, headers, JSON bodies. */
 #include <ctype.h>
+#include <limits.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -11,30 +12,13 @@
 
 int hub_http__pct_decode(const char *src, size_t len, char *out, size_t cap, int allow_slash)
 {
-    if (cap == 0) /* no room even for the NUL: out is not touched */
+    /* The caller only needs yes/no: every fault is a 400 or "not found". */
+    size_t n = 0;
+    if (hub_pct_decode(src, len, out, cap, allow_slash ? 0 : HUB_PCT_NO_SLASH, &n, NULL) !=
+            HUB_PCT_OK ||
+        n > INT_MAX)
         return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (len - i < 3)
-                return -1;
-            int hi = hub_hex_digit_value(src[i + 1]), lo = hub_hex_digit_value(src[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            if (c == '\0' || (c == '/' && !allow_slash))
-                return -1;
-            i += 2;
-        } else if (c == '\0') {
-            return -1;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return (int)o;
+    return (int)n;
 }
 
 int hub_http__split_path(const char *path, char segments[][HUB_HTTP_SEGMENT_MAX], size_t max)

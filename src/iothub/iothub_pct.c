@@ -1,10 +1,8 @@
 /*
- * Percent-decoding shared by usernames and property bags (reference §1, §2).
- *
- * '+' is deliberately not a space: the SDKs encode spaces as %20
- * (encodeURIComponent) and '+' is a legitimate character in values (base64,
- * time zones). NUL is refused so decoded values are safe C strings, and the
- * result must be valid UTF-8 because it ends up in JSON and logs.
+ * Percent-decoding shared by usernames and property bags (reference §1, §2):
+ * hub_pct_decode's rules ('+' is a plus sign, NUL refused raw or as %00) plus
+ * one of this layer's: the result must be valid UTF-8 because it ends up in
+ * JSON and logs.
  */
 #include "common/util.h"
 #include "iothub/iothub_int.h"
@@ -18,30 +16,23 @@ int hub_iothub__unreserved(unsigned char c)
 int hub_iothub__pct_decode(const char *in, size_t len, char *out, size_t cap, size_t *out_len,
                            const char *what, struct hub_err *err)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '%') {
-            int hi = i + 1 < len ? hub_hex_digit_value(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hub_hex_digit_value(in[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return HUB_ERR(err, HUB_E_PARSE, "%s has a bad percent-escape at offset %zu", what,
-                               i);
-            c = (char)(hi * 16 + lo);
-            if (c == '\0')
-                return HUB_ERR(err, HUB_E_PARSE, "%s contains %%00 at offset %zu", what, i);
-            i += 2;
-        } else if (c == '\0') {
-            return HUB_ERR(err, HUB_E_PARSE, "%s contains a NUL byte at offset %zu", what, i);
-        }
-        if (o + 1 >= cap)
-            return HUB_ERR(err, HUB_E_TOO_LARGE, "%s is longer than %zu bytes decoded", what,
-                           cap == 0 ? 0 : cap - 1);
-        out[o++] = c;
+    size_t o = 0, at = 0;
+    switch (hub_pct_decode(in, len, out, cap, 0, &o, &at)) {
+    case HUB_PCT_OK:
+        break;
+    case HUB_PCT_NUL_ESCAPE:
+        return HUB_ERR(err, HUB_E_PARSE, "%s contains %%00 at offset %zu", what, at);
+    case HUB_PCT_NUL_BYTE:
+        return HUB_ERR(err, HUB_E_PARSE, "%s contains a NUL byte at offset %zu", what, at);
+    case HUB_PCT_TOO_LONG:
+        /* Empty input with cap 0: nothing was too long, the NUL had no room. */
+        if (cap == 0 && len == 0)
+            return HUB_ERR(err, HUB_E_TOO_LARGE, "%s: no room for the decoded value", what);
+        return HUB_ERR(err, HUB_E_TOO_LARGE, "%s is longer than %zu bytes decoded", what,
+                       cap == 0 ? 0 : cap - 1);
+    default: /* HUB_PCT_BAD_ESCAPE (no flags: no slash refusal) */
+        return HUB_ERR(err, HUB_E_PARSE, "%s has a bad percent-escape at offset %zu", what, at);
     }
-    if (cap == 0)
-        return HUB_ERR(err, HUB_E_TOO_LARGE, "%s: no room for the decoded value", what);
-    out[o] = '\0';
     int rc = hub_mqtt_utf8_validate((const uint8_t *)out, o, what, err);
     if (rc < 0)
         return rc;
