@@ -261,6 +261,9 @@ struct hub_device_server {
     /* Scratch for parsing one property bag at a time (~10 KiB): per worker,
      * not per connection. */
     struct hub_iothub_props props;
+    /* Worker 0 only: fires when the next CRL passes its nextUpdate, so the
+     * crl_expired warning does not wait for a handshake or a CA change. */
+    struct event *crl_timer;
 };
 
 void hub_device__conn_ref(struct hub_device_conn *c);
@@ -284,6 +287,9 @@ void hub_device__conn_recheck(struct hub_device_conn *c, const struct hub_regist
  * nextUpdate: always when `force`, else at most every
  * HUB_DEVICE_CRL_WARN_INTERVAL_S per process (it is called per handshake). */
 #define HUB_DEVICE_CRL_WARN_INTERVAL_S 600
+/* (Re)arms worker 0's CRL timer for the next nextUpdate in `trust` after
+ * now; other servers ignore it. Worker thread (or before the pool runs). */
+void hub_device__crl_timer_arm(struct hub_device_server *s, const struct hub_registry_trust *trust);
 void hub_device__crl_expiry_warn(struct hub_device_endpoint *ep,
                                  const struct hub_registry_trust *trust, bool force);
 /* A live certificateAuthority connection re-validates its chain at least

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "common/log.h"
 #include "device/device_int.h"
 #include "net/net.h"
@@ -156,6 +158,48 @@ void hub_device__crl_expiry_warn(struct hub_device_endpoint *ep,
     hub_log_end(&line);
 }
 
+/* A day at most between wake-ups, so a clock that jumps does not leave the
+ * timer far in the future; each wake-up re-reads the CRLs and re-arms. */
+#define CRL_TIMER_MAX_S 86400
+
+static void on_crl_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hub_device_server *s = arg;
+    struct hub_registry_trust *trust = NULL;
+    struct hub_err err = {0};
+    if (hub_registry_trust_get1(s->ep->env.registry, &trust, &err) != 0) {
+        hub_log_kv(HUB_LOG_WARN, "crl_timer_failed", "detail", err.msg, NULL);
+        return; /* the next CA change or handshake re-arms it */
+    }
+    /* A CRL just passed its nextUpdate: a new fact, said at once. */
+    hub_device__crl_expiry_warn(s->ep, trust, true);
+    hub_device__crl_timer_arm(s, trust);
+    hub_registry_trust_release(trust);
+}
+
+void hub_device__crl_timer_arm(struct hub_device_server *s, const struct hub_registry_trust *trust)
+{
+    if (s->worker->index != 0 || trust == NULL)
+        return;
+    if (s->crl_timer == NULL) {
+        s->crl_timer = evtimer_new(s->worker->base, on_crl_timer, s);
+        if (s->crl_timer == NULL)
+            return; /* out of memory: handshakes still warn */
+    }
+    int64_t now = hub_device__now_ms(s->ep) / 1000;
+    int64_t next = hub_registry_trust_crl_next_expiry(trust, now);
+    if (next == 0) {
+        evtimer_del(s->crl_timer);
+        return;
+    }
+    /* nextUpdate itself is still valid: wake one second after it. */
+    int64_t delay = next - now + 1;
+    struct timeval tv = {.tv_sec = (time_t)(delay < CRL_TIMER_MAX_S ? delay : CRL_TIMER_MAX_S)};
+    evtimer_add(s->crl_timer, &tv);
+}
+
 /* ---- registry observer --------------------------------------------------- */
 
 /* Runs on each worker: one snapshot, every live CA connection re-checked. */
@@ -185,8 +229,10 @@ static void on_ca_changed(void *arg)
         hub_device__conn_unref(c);
         c = next;
     }
-    if (slot == &s->ep->slots[0]) /* once per change, not once per worker */
+    if (slot == &s->ep->slots[0]) { /* once per change, not once per worker */
         hub_device__crl_expiry_warn(s->ep, trust, true);
+        hub_device__crl_timer_arm(s, trust);
+    }
     hub_registry_trust_release(trust);
 }
 

@@ -14,6 +14,7 @@
 #include "device/device_int.h"
 #include "net/admission.h"
 #include "net/net.h"
+#include "registry/registry.h"
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
@@ -79,6 +80,14 @@ int hub_device_server_new(struct hub_device_endpoint *ep, struct hub_net_worker 
         return HUB_ERR(err, HUB_E_IO, "cannot accept on the MQTT socket");
     }
     evconnlistener_set_error_cb(s->listener, on_accept_error);
+    if (worker->index == 0) {
+        /* CRLs already stored expire on their own schedule too. */
+        struct hub_registry_trust *trust = NULL;
+        struct hub_err terr = {0};
+        if (hub_registry_trust_get1(ep->env.registry, &trust, &terr) == 0)
+            hub_device__crl_timer_arm(s, trust);
+        hub_registry_trust_release(trust);
+    }
     pthread_mutex_lock(&ep->mu);
     ep->slots[worker->index].server = s;
     pthread_mutex_unlock(&ep->mu);
@@ -96,6 +105,8 @@ static void server_free(struct hub_device_server *s)
     pthread_mutex_unlock(&ep->mu);
     if (s->drain_timer != NULL)
         event_free(s->drain_timer);
+    if (s->crl_timer != NULL)
+        event_free(s->crl_timer);
     free(s);
     if (done != NULL)
         done(done_arg);
@@ -116,6 +127,8 @@ void hub_device_server_drain(struct hub_device_server *s, int grace_ms, void (*d
                              void *arg)
 {
     s->draining = true;
+    if (s->crl_timer != NULL)
+        evtimer_del(s->crl_timer);
     s->drain_done = done;
     s->drain_arg = arg;
     /* Method calls waiting here for a device: nobody will serve them now. */

@@ -257,6 +257,9 @@ size_t hub_registry_trust_crl_count(const struct hub_registry_trust *snap);
  * (may be NULL when cap is 0), for the caller's log line. */
 size_t hub_registry_trust_crl_expired(const struct hub_registry_trust *snap, int64_t now,
                                       char *names, size_t cap);
+/* The earliest nextUpdate after `now` among its CRLs (when the next one
+ * expires), or 0 when none is still to expire. */
+int64_t hub_registry_trust_crl_next_expiry(const struct hub_registry_trust *snap, int64_t now);
 
 /* ---- device twins (twin/twin.h has the document rules) ---------------- */
 

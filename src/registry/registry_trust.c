@@ -74,6 +74,17 @@ size_t hub_registry_trust_crl_count(const struct hub_registry_trust *snap)
     return snap->crl_count;
 }
 
+int64_t hub_registry_trust_crl_next_expiry(const struct hub_registry_trust *snap, int64_t now)
+{
+    int64_t next = 0;
+    for (size_t i = 0; i < snap->crl_count; i++) {
+        int64_t t = snap->crls[i].next_update;
+        if (t > now && (next == 0 || t < next))
+            next = t;
+    }
+    return next;
+}
+
 size_t hub_registry_trust_crl_expired(const struct hub_registry_trust *snap, int64_t now,
                                       char *names, size_t cap)
 {

@@ -140,6 +140,16 @@ expect_exit "GET /certificates/{name}: crlExpired" 0 '"crlExpired": ?true' "$HUB
 expect_exit "an expired CRL is still enforced" 5 "not authori[sz]ed" telemetry dev6
 refused_log "revoked by an expired CRL" dev6 CHAIN_REVOKED
 
+# A CRL that expires while the hub runs is reported when it does, without
+# waiting for a handshake or a CA change (the device endpoint's CRL timer).
+devca_expired() { grep -cE "event=crl_expired ca=([^ ]*,)?devca[, ]" "$HUB_DIR/hubd.log"; }
+BEFORE=$(devca_expired)
+expect_ok "openssl ca: a CRL valid for 3 s" openssl ca -config ca1.cnf -gencrl -out short.pem -batch -crlsec 3
+expect_ok "the short-lived CRL is accepted" "$HUBCTL" ca crl devca short.pem
+expect_eq "not reported while still valid" "$BEFORE" "$(devca_expired)"
+i=0; while [ "$(devca_expired)" -eq "$BEFORE" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+expect_eq "reported once it expired, with no handshake" $((BEFORE + 1)) "$(devca_expired)"
+
 # --- certificate expiry in the device record and the query --------------------------------
 expect_exit "the device record has x509CertificateExpiry" 0 '"x509CertificateExpiry": ?"20' \
     "$HUBCTL" --json device show dev1

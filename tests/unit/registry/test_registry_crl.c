@@ -235,6 +235,9 @@ static void test_crl_set_revokes(void **state)
     assert_int_equal(hub_registry_trust_crl_expired(snap, fx->now + 8 * DAY, names, sizeof(names)),
                      1);
     assert_string_equal(names, "devca");
+    /* When the next one expires: its nextUpdate while it is ahead, none after. */
+    assert_int_equal(hub_registry_trust_crl_next_expiry(snap, fx->now), fx->now + 7 * DAY);
+    assert_int_equal(hub_registry_trust_crl_next_expiry(snap, fx->now + 7 * DAY), 0);
     hub_registry_trust_release(snap);
 
     /* a stale etag is refused and changes nothing */
@@ -320,6 +323,7 @@ static void test_crl_expired_still_enforced(void **state)
     char names[64];
     assert_int_equal(hub_registry_trust_crl_expired(snap, fx->now, names, sizeof(names)), 1);
     assert_string_equal(names, "devca");
+    assert_int_equal(hub_registry_trust_crl_next_expiry(snap, fx->now), 0); /* already past */
     hub_registry_trust_release(snap);
     free(crl);
 }
