@@ -353,13 +353,15 @@ void hub_device__methods_response(struct hub_device_conn *c, const struct hub_mq
          * packet limit (mqtt_max_packet_bytes, sized for 256 KiB telemetry)
          * would let twice that through to the service caller. The call it
          * answers fails with that reason; the device, which broke a
-         * documented limit, is closed as for an oversized packet. */
+         * documented limit, is closed as for an oversized packet. The call
+         * leaves the connection's list first, so the close fails the other
+         * waiting calls, not this one, which is answered after the close
+         * (whose counter and log line come first). */
         if (call != NULL) {
             conn_unlink(c, call);
             event_free(call->timer);
             call->timer = NULL;
             call->conn = NULL;
-            call_finish(call, HUB_DEVICE_METHOD_RESPONSE_TOO_LARGE, 0, NULL, 0);
         }
         char rid_text[HUB_LOG_ESCAPED_MAX];
         hub_log_escape(topic->rid.ptr, topic->rid.len < 32 ? topic->rid.len : 32, rid_text,
@@ -369,6 +371,8 @@ void hub_device__methods_response(struct hub_device_conn *c, const struct hub_mq
                  "direct-method answer ($rid=%s) is %zu bytes, over the %d-byte limit", rid_text,
                  pub->payload.len, HUB_DEVICE_METHOD_PAYLOAD_MAX);
         hub_device__conn_close(c, HUB_DEVICE_R_METHOD_RESPONSE_TOO_LARGE, detail);
+        if (call != NULL)
+            call_finish(call, HUB_DEVICE_METHOD_RESPONSE_TOO_LARGE, 0, NULL, 0);
         return;
     }
     if (call == NULL) {

@@ -247,6 +247,28 @@ void hubctl_api_json_print(const json_t *json)
     fputc('\n', stdout);
 }
 
+void hubctl_api_output(const struct hubctl_api *api, const json_t *json,
+                       void (*human)(const json_t *))
+{
+    if (api->json)
+        hubctl_api_json_print(json);
+    else if (json != NULL)
+        human(json);
+}
+
+int hubctl_api_show(const struct hubctl_api *api, const char *path, void (*human)(const json_t *))
+{
+    struct hubctl_api_response res = {0};
+    struct hub_err err = {0};
+    int ex = HUBCTL_OK;
+    if (hubctl_api_call(api, "GET", path, NULL, NULL, &res, &err) < 0)
+        ex = hubctl_api_fail(&res, &err);
+    else
+        hubctl_api_output(api, res.json, human);
+    hubctl_api_response_free(&res);
+    return ex;
+}
+
 void hubctl_api_etag_of(const struct hubctl_api_response *res, char *out, size_t cap)
 {
     const char *e = json_string_value(json_object_get(res->json, "etag"));

@@ -126,6 +126,14 @@ void hubctl_api_json_print(const json_t *json);
 /* Prints "label:   value" (value sanitised; nothing when value is NULL) to stdout. */
 void hubctl_api_field_print(const char *label, const char *value);
 
+/* Prints json as the API's JSON (--json) or through `human`; nothing for
+ * NULL json. */
+void hubctl_api_output(const struct hubctl_api *api, const json_t *json,
+                       void (*human)(const json_t *));
+
+/* GET `path` and print the answer (hubctl_api_output). The exit status. */
+int hubctl_api_show(const struct hubctl_api *api, const char *path, void (*human)(const json_t *));
+
 /* The etag to send as If-Match after a GET: the body's "etag", else the ETag
  * header, else "*". */
 void hubctl_api_etag_of(const struct hubctl_api_response *res, char *out, size_t cap);

@@ -234,14 +234,6 @@ static void ca_print(const json_t *ca)
 }
 
 /* Prints an answer: the API's JSON with --json, else `human`. */
-static void output(const struct hubctl_api *api, const json_t *json, void (*human)(const json_t *))
-{
-    if (api->json)
-        hubctl_api_json_print(json);
-    else if (json != NULL)
-        human(json);
-}
-
 /* GET /certificates/{name}: fills *res (caller frees). Returns 0 or the exit status. */
 static int ca_get(const struct hubctl_api *api, const char *name, struct hubctl_api_response *res)
 {
@@ -330,7 +322,7 @@ static int ca_upload(const struct hubctl_globals *g, int argc, char **argv)
         ex = hubctl_api_fail(&res, &err);
         goto free_res;
     }
-    output(&api, res.json, ca_print);
+    hubctl_api_output(&api, res.json, ca_print);
     ex = HUBCTL_OK;
 free_res:
     hubctl_api_response_free(&res);
@@ -382,7 +374,7 @@ static int ca_verify(const struct hubctl_globals *g, int argc, char **argv)
     struct hubctl_api_response res = {0};
     if ((ex = send_pem_with_etag(&api, a.pos[0], "POST", "/verify", "certificate", pem, &res)) != 0)
         goto free_res;
-    output(&api, res.json, ca_print);
+    hubctl_api_output(&api, res.json, ca_print);
     if (res.json != NULL && !prop_verified(res.json)) {
         /* A 2xx that did not verify would be a hub bug; never report success for it. */
         fprintf(stderr, "hubctl: the hub answered but CA %s is still not verified\n", a.pos[0]);
@@ -431,7 +423,7 @@ static int ca_list(const struct hubctl_globals *g, int argc, char **argv)
         fprintf(stderr, "hubctl: the hub's answer is not {\"value\":[...]}\n");
         ex = HUBCTL_USAGE;
     } else {
-        output(&api, res.json, ca_list_print);
+        hubctl_api_output(&api, res.json, ca_list_print);
         ex = HUBCTL_OK;
     }
     hubctl_api_response_free(&res);
@@ -447,7 +439,7 @@ static int ca_show(const struct hubctl_globals *g, int argc, char **argv)
         return ex;
     struct hubctl_api_response res = {0};
     if ((ex = ca_get(&api, a.pos[0], &res)) == 0)
-        output(&api, res.json, ca_print);
+        hubctl_api_output(&api, res.json, ca_print);
     hubctl_api_response_free(&res);
     return ex;
 }
@@ -519,7 +511,7 @@ static int ca_crl(const struct hubctl_globals *g, int argc, char **argv)
     struct hubctl_api_response res = {0};
     if ((ex = send_pem_with_etag(&api, a.pos[0], "PUT", "/crl", "crl", pem, &res)) != 0)
         goto free_res;
-    output(&api, res.json, ca_print);
+    hubctl_api_output(&api, res.json, ca_print);
     ex = HUBCTL_OK;
 free_res:
     hubctl_api_response_free(&res);

@@ -334,14 +334,6 @@ static int open_api(const struct hubctl_globals *g, const struct dps_args *a,
     return -1;
 }
 
-static void output(const struct hubctl_api *api, const json_t *json, void (*human)(const json_t *))
-{
-    if (api->json)
-        hubctl_api_json_print(json);
-    else if (json != NULL)
-        human(json);
-}
-
 /* ---- enrollments: printing ------------------------------------------------- */
 
 /* One line saying how an enrollment attests: "x509 caReferences contoso",
@@ -511,16 +503,7 @@ static int entity_show(const struct hubctl_globals *g, int argc, char **argv, co
         return ex;
     char path[sizeof("/enrollmentGroups/") + ENC_ID_MAX];
     path_of(path, sizeof(path), k, a.enc_id);
-    struct hubctl_api_response res = {0};
-    struct hub_err err = {0};
-    if (hubctl_api_call(&api, "GET", path, NULL, NULL, &res, &err) < 0) {
-        ex = hubctl_api_fail(&res, &err);
-    } else {
-        output(&api, res.json, enrollment_print);
-        ex = HUBCTL_OK;
-    }
-    hubctl_api_response_free(&res);
-    return ex;
+    return hubctl_api_show(&api, path, enrollment_print);
 }
 
 static int entity_list(const struct hubctl_globals *g, int argc, char **argv, const struct kind *k)
@@ -535,7 +518,7 @@ static int entity_list(const struct hubctl_globals *g, int argc, char **argv, co
     json_t *all = NULL;
     if ((ex = query_all(&api, path, &all)) != 0)
         return ex;
-    output(&api, all, enrollment_list_print);
+    hubctl_api_output(&api, all, enrollment_list_print);
     json_decref(all);
     return HUBCTL_OK;
 }
@@ -606,7 +589,7 @@ static int entity_set_status(const struct hubctl_globals *g, int argc, char **ar
         ex = hubctl_api_fail(&res, &err);
         goto free_res;
     }
-    output(&api, res.json, enrollment_print);
+    hubctl_api_output(&api, res.json, enrollment_print);
     ex = HUBCTL_OK;
 free_res:
     hubctl_api_response_free(&res);
@@ -805,7 +788,7 @@ static int entity_create(const struct hubctl_globals *g, int argc, char **argv,
         ex = hubctl_api_fail(&res, &err);
         goto free_res;
     }
-    output(&api, res.json, enrollment_print);
+    hubctl_api_output(&api, res.json, enrollment_print);
     ex = HUBCTL_OK;
 free_res:
     hubctl_api_response_free(&res);
@@ -922,16 +905,7 @@ static int registration_show(const struct hubctl_globals *g, int argc, char **ar
         return ex;
     char path[sizeof("/registrations/") + ENC_ID_MAX];
     snprintf(path, sizeof(path), "/registrations/%s", a.enc_id);
-    struct hubctl_api_response res = {0};
-    struct hub_err err = {0};
-    if (hubctl_api_call(&api, "GET", path, NULL, NULL, &res, &err) < 0) {
-        ex = hubctl_api_fail(&res, &err);
-    } else {
-        output(&api, res.json, registration_print);
-        ex = HUBCTL_OK;
-    }
-    hubctl_api_response_free(&res);
-    return ex;
+    return hubctl_api_show(&api, path, registration_print);
 }
 
 static int registration_delete(const struct hubctl_globals *g, int argc, char **argv)
@@ -981,7 +955,7 @@ static int registration_list(const struct hubctl_globals *g, int argc, char **ar
     json_t *all = NULL;
     if ((ex = query_all(&api, path, &all)) != 0)
         return ex;
-    output(&api, all, registration_list_print);
+    hubctl_api_output(&api, all, registration_list_print);
     json_decref(all);
     return HUBCTL_OK;
 }
