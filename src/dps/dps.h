@@ -14,12 +14,30 @@
  *
  * Matching rules (hub_dps_match_x509):
  *   1. The presented chain must validate (hub pki policy, clientAuth) up to a
- *      VERIFIED CA of the hub (the registry's trust snapshot): else
- *      CHAIN_INVALID, with the pki code in the return value.
+ *      VERIFIED CA of the hub (the registry's trust snapshot): else, unless
+ *      rule 1a admits the leaf, CHAIN_INVALID with the pki code in the
+ *      return value.
+ *   1a. Pinned leaf (Azure's individual enrollment of a self-signed or
+ *      unknown-CA certificate): when the chain does not validate, an
+ *      individual x509 enrollment of that registration id whose primary or
+ *      secondary certificate IS the leaf (SHA-1 or SHA-256 thumbprint; an
+ *      enrolled certificate is stored as its SHA-256) admits it, provided
+ *      the leaf is usable on its own at `now` (hub_dps__leaf_usable: within
+ *      notBefore..notAfter; EKU absent, clientAuth or anyExtendedKeyUsage:
+ *      else CHAIN_INVALID with HUB_E_CERT_EXPIRED / CERT_NOT_YET_VALID /
+ *      CHAIN_EKU / CHAIN_PROFILE; keyUsage is not judged, as the hub does
+ *      not judge it for a selfSigned device), its CN is the registration id (else CN_MISMATCH)
+ *      and the enrollment is enabled (else DISABLED). The match says
+ *      `pinned`; the device is then assigned as selfSigned. Never for a
+ *      group, and never when the chain failed as revoked (a CRL of a hub CA
+ *      lists the leaf or its issuer: its key is not to be trusted, pinned
+ *      or not). Without such an enrollment rule 1's CHAIN_INVALID stands.
  *   2. The leaf subject CN must equal the registration id: else CN_MISMATCH.
  *   3. An individual x509 enrollment with that registration id wins, if its
- *      certificate (or thumbprint) is the leaf's. An individual enrollment
- *      for that id whose certificate is another one refuses (NO_ENROLLMENT).
+ *      certificate (or thumbprint) is the leaf's; the match is `pinned` as
+ *      in 1a (an individual enrollment always pins its certificates). An
+ *      individual enrollment for that id whose certificate is another one
+ *      refuses (NO_ENROLLMENT).
  *   4. Else the x509 group whose signing certificate is NEAREST the leaf on
  *      the presented path (an intermediate's group beats its root's group):
  *      distance = number of issuer hops, proven by signatures.
@@ -269,6 +287,14 @@ struct hub_dps_match {
     char cert_subject[HUB_CA_SUBJECT_SIZE];
     char cert_thumbprint[HUB_THUMBPRINT_SIZE]; /* SHA-1 */
     int64_t cert_not_after;
+    /* x509 through an individual enrollment (rules 1a and 3): the device is
+     * assigned as selfSigned with device_thumbprint[0]/[1] (the enrollment's
+     * primary/secondary slots, uppercase hex as the registry stores them):
+     * the slot the leaf matched holds the leaf's SHA-256, the other slot the
+     * enrollment's thumbprint as enrolled ("" when none). False for a group
+     * match (certificateAuthority) and for symmetric keys. */
+    bool pinned;
+    char device_thumbprint[2][HUB_THUMBPRINT_SIZE];
 };
 void hub_dps_match_clear(struct hub_dps_match *m); /* NULL ok; zeroes it */
 
@@ -303,8 +329,9 @@ int hub_dps_match_symmetric(struct hub_dps *dps, const char *registration_id, co
  * Assigns the device `match` admitted (refusal must be NONE), durably, then
  * fills *out with the registration record (status assigned):
  *   - no device match->device_id in the registry: created (x509:
- *     certificateAuthority; symmetricKey: sas with the device keys; iotEdge
- *     from capabilities), initialTwin applied (twin replace), substatus
+ *     certificateAuthority, or selfSigned with match->device_thumbprint when
+ *     match->pinned; symmetricKey: sas with the device keys; iotEdge from
+ *     capabilities), initialTwin applied (twin replace), substatus
  *     initialAssignment;
  *   - device exists but no registration record (created by hand): updated to
  *     the enrollment's auth, twin kept, substatus initialAssignment;

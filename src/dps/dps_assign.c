@@ -178,7 +178,16 @@ static void device_fields(const struct hub_dps_match *m, struct hub_device *d)
     snprintf(d->id, sizeof(d->id), "%s", m->device_id);
     d->iot_edge = e->iot_edge;
     d->primary_thumbprint[0] = d->secondary_thumbprint[0] = '\0';
-    if (e->att_type == HUB_DPS_ATT_X509) {
+    if (e->att_type == HUB_DPS_ATT_X509 && m->pinned) {
+        /* No CA vouches for the certificate: the hub must pin it too, as
+         * for a selfSigned device created by hand (dps.h, rule 1a). */
+        d->auth_type = HUB_AUTH_SELF_SIGNED;
+        d->primary_key[0] = d->secondary_key[0] = '\0';
+        snprintf(d->primary_thumbprint, sizeof(d->primary_thumbprint), "%s",
+                 m->device_thumbprint[0]);
+        snprintf(d->secondary_thumbprint, sizeof(d->secondary_thumbprint), "%s",
+                 m->device_thumbprint[1]);
+    } else if (e->att_type == HUB_DPS_ATT_X509) {
         d->auth_type = HUB_AUTH_CERT_AUTHORITY;
         d->primary_key[0] = d->secondary_key[0] = '\0';
     } else {

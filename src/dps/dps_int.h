@@ -22,6 +22,16 @@ struct hub_dps {
 int64_t hub_dps__now(const struct hub_dps *dps);
 /* A fresh etag: base64 of 8 random bytes, like the registry's. */
 int hub_dps__etag_new(char out[HUB_ETAG_SIZE], struct hub_err *err);
+/*
+ * Rule 1a of dps.h: is `leaf`, trusted because it is pinned by an individual
+ * enrollment and not because a CA vouches for it, fit for TLS client
+ * authentication on its own at `now` (Unix seconds)? notBefore <= now <=
+ * notAfter [CERT_NOT_YET_VALID / CERT_EXPIRED]; extendedKeyUsage absent or
+ * holding clientAuth or anyExtendedKeyUsage [CHAIN_EKU]; keyUsage absent or
+ * holding digitalSignature [CHAIN_KEY_USAGE]; extensions that OpenSSL cannot
+ * decode [CHAIN_PROFILE]. Pure; err->msg names the fault.
+ */
+int hub_dps__leaf_usable(X509 *leaf, int64_t now, struct hub_err *err);
 /* Parses a stored/ API registration JSON back into *out. */
 int hub_dps__registration_parse(const char *json, struct hub_dps_registration *out,
                                 struct hub_err *err);

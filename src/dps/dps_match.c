@@ -8,6 +8,10 @@
  * HUB_PKI_VERIFY_MAX_DEPTH + 1 hops. The full validation policy runs once, on
  * the whole chain against the hub's verified CAs; the hop walk only ranks the
  * groups that chain covers.
+ *
+ * A chain that fails goes to match_pinned (rule 1a): only an individual
+ * enrollment naming the leaf itself can still admit it, and then the leaf is
+ * checked on its own (hub_dps__leaf_usable) since no CA vouches for it.
  */
 #include "dps/dps_int.h"
 
@@ -19,6 +23,7 @@
 #include <strings.h>
 
 #include "auth/auth.h"
+#include "common/util.h"
 #include "pki/pki.h"
 
 void hub_dps_match_clear(struct hub_dps_match *m)
@@ -130,6 +135,146 @@ static void leaf_facts(X509 *leaf, struct hub_dps_match *m)
     hub_pki_cert_validity(leaf, &nb, &m->cert_not_after, NULL);
 }
 
+int hub_dps__leaf_usable(X509 *leaf, int64_t now, struct hub_err *err)
+{
+    int64_t nb = 0, na = 0;
+    int rc = hub_pki_cert_validity(leaf, &nb, &na, err);
+    if (rc != 0)
+        return rc;
+    char when[HUB_TIME_ISO_LEN];
+    if (now < nb) {
+        hub_time_iso8601((time_t)nb, when);
+        return HUB_ERR(err, HUB_E_CERT_NOT_YET_VALID, "pinned certificate not valid before %s",
+                       when);
+    }
+    if (now > na) { /* notAfter is inclusive (RFC 5280 4.1.2.5), as in pki */
+        hub_time_iso8601((time_t)na, when);
+        return HUB_ERR(err, HUB_E_CERT_EXPIRED, "pinned certificate expired at %s", when);
+    }
+    uint32_t flags = X509_get_extension_flags(leaf);
+    /* A keyUsage or EKU that does not decode must not read as "absent". */
+    if (flags & EXFLAG_INVALID)
+        return HUB_ERR(err, HUB_E_CHAIN_PROFILE, "pinned certificate has a malformed extension");
+    if ((flags & EXFLAG_XKUSAGE) &&
+        !(X509_get_extended_key_usage(leaf) & (XKU_SSL_CLIENT | XKU_ANYEKU)))
+        return HUB_ERR(err, HUB_E_CHAIN_EKU,
+                       "pinned certificate's extendedKeyUsage does not allow clientAuth");
+    /* keyUsage is not judged: the hub does not judge it either when a
+     * selfSigned device connects (`hubctl cert root --subject ID`, the usual
+     * way to make one, is keyCertSign-only), and the TLS handshake has
+     * proven the key already. */
+    return 0;
+}
+
+/* Which slot (0 primary, 1 secondary) of the individual x509 enrollment
+ * `ind` names `leaf` (thumbprint SHA-1 or SHA-256, any case), or -1. An
+ * enrolled certificate is stored with its SHA-256 thumbprint, so this is
+ * also certificate equality. */
+static int individual_slot(const struct hub_dps_enrollment *ind, X509 *leaf)
+{
+    if (ind->att_type != HUB_DPS_ATT_X509)
+        return -1;
+    char t1[HUB_PKI_THUMBPRINT_MAX] = "", t256[HUB_PKI_THUMBPRINT_MAX] = "";
+    if (hub_pki_thumbprint(leaf, HUB_PKI_SHA1, t1, NULL) != 0 ||
+        hub_pki_thumbprint(leaf, HUB_PKI_SHA256, t256, NULL) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        if (ind->thumbprint[i][0] &&
+            (strcasecmp(ind->thumbprint[i], t1) == 0 || strcasecmp(ind->thumbprint[i], t256) == 0))
+            return i;
+    return -1;
+}
+
+/* Copies the leaf's CN into cn (cap bytes); 0 when it equals the
+ * registration id. */
+static int cn_is(X509 *leaf, const char *registration_id, char *cn, size_t cap)
+{
+    return hub_pki_cert_subject_cn(leaf, cn, cap, NULL) == 0 && strcmp(cn, registration_id) == 0
+               ? 0
+               : -1;
+}
+
+/*
+ * An individual X.509 enrollment admits exactly the certificates it names,
+ * so the device is pinned to them in the hub (selfSigned): the enrollment's
+ * two slots become its thumbprints, the presented leaf by its SHA-256
+ * (stronger than an enrolled SHA-1), the other slot as enrolled, so a device
+ * rolling over to its other enrolled certificate still connects even when
+ * the reprovision policy leaves the registry alone. Pinning also holds when
+ * the chain validates: as certificateAuthority, any certificate with
+ * CN = device id under any verified CA would connect as the device, and a
+ * deviceId other than the registration id (the CN) could never connect.
+ * Takes ownership of *ind.
+ */
+static void admit_individual(struct hub_dps_match *out, struct hub_dps_enrollment *ind, int slot,
+                             X509 *leaf, const char *registration_id)
+{
+    for (int i = 0; i < 2; i++)
+        snprintf(out->device_thumbprint[i], sizeof(out->device_thumbprint[i]), "%s",
+                 ind->thumbprint[i]);
+    hub_pki_thumbprint(leaf, HUB_PKI_SHA256, out->device_thumbprint[slot], NULL);
+    out->pinned = true;
+    snprintf(out->device_id, sizeof(out->device_id), "%s",
+             ind->device_id[0] ? ind->device_id : registration_id);
+    out->enrollment = *ind;
+    memset(ind, 0, sizeof(*ind));
+    out->refusal = HUB_DPS_REFUSAL_NONE;
+}
+
+/*
+ * Rule 1a (dps.h): the chain failed with `chain_rc` / `chain_msg`; an
+ * individual enrollment that pins this very leaf may still admit it. Returns
+ * as hub_dps_match_x509; CHAIN_INVALID with the chain's code when no such
+ * enrollment exists.
+ */
+static int match_pinned(struct hub_dps *dps, const char *registration_id, X509 *leaf, int chain_rc,
+                        const char *chain_msg, struct hub_dps_match *out, struct hub_err *err)
+{
+    /* Revoked: the CA withdrew the key; pinning it does not bring it back.
+     * NOMEM and the like are no verdict on the certificate. */
+    if (chain_rc == HUB_E_CHAIN_REVOKED || chain_rc == HUB_E_NOMEM) {
+        out->refusal = HUB_DPS_REFUSAL_CHAIN_INVALID;
+        return HUB_ERR(err, chain_rc, "CHAIN_INVALID: %s", chain_msg);
+    }
+    struct hub_dps_enrollment ind;
+    struct hub_err gerr = {0};
+    int rc = hub_dps_enrollment_get(dps, HUB_DPS_INDIVIDUAL, registration_id, &ind, &gerr);
+    if (rc != 0 && rc != HUB_E_NOT_FOUND) {
+        out->refusal = HUB_DPS_REFUSAL_INTERNAL;
+        return HUB_ERR(err, rc, "%s", gerr.msg);
+    }
+    int slot = rc == 0 ? individual_slot(&ind, leaf) : -1;
+    if (slot < 0) {
+        hub_dps_enrollment_clear(&ind);
+        out->refusal = HUB_DPS_REFUSAL_CHAIN_INVALID;
+        return HUB_ERR(err, chain_rc, "CHAIN_INVALID: %s", chain_msg);
+    }
+    /* No CA vouches for the leaf: it must be fit for the job by itself. */
+    struct hub_err lerr = {0};
+    if ((rc = hub_dps__leaf_usable(leaf, hub_dps__now(dps), &lerr)) != 0) {
+        hub_dps_enrollment_clear(&ind);
+        out->refusal = HUB_DPS_REFUSAL_CHAIN_INVALID;
+        return HUB_ERR(err, rc,
+                       "CHAIN_INVALID: the enrolled certificate does not chain to a verified CA "
+                       "and cannot stand alone: %s",
+                       lerr.msg);
+    }
+    char cn[HUB_DPS_ID_SIZE + 1] = "";
+    if (cn_is(leaf, registration_id, cn, sizeof(cn)) != 0) {
+        hub_dps_enrollment_clear(&ind);
+        out->refusal = HUB_DPS_REFUSAL_CN_MISMATCH;
+        return HUB_ERR(err, HUB_E_CN_MISMATCH, "CN_MISMATCH: leaf CN '%.128s' is not '%.128s'", cn,
+                       registration_id);
+    }
+    if (!ind.enabled) {
+        hub_dps_enrollment_clear(&ind);
+        return refuse(out, HUB_DPS_REFUSAL_DISABLED, HUB_E_FORBIDDEN, err,
+                      "individual enrollment is disabled");
+    }
+    admit_individual(out, &ind, slot, leaf, registration_id);
+    return 0;
+}
+
 /* The signing certificates of group g: inline ones, or the referenced hub
  * CAs (which must be verified). *why is set when a reference is bad. */
 static int group_signers(struct hub_dps *dps, const struct hub_dps_enrollment *g, X509 *out[2],
@@ -175,15 +320,12 @@ int hub_dps_match_x509(struct hub_dps *dps, const char *registration_id, X509 *l
     struct hub_err verr = {0};
     rc = hub_pki_chain_verify(hub_registry_trust_pki(snap), leaf, chain, &vo, &verr);
     hub_registry_trust_release(snap);
-    if (rc != 0) {
-        out->refusal = HUB_DPS_REFUSAL_CHAIN_INVALID;
-        return HUB_ERR(err, rc, "CHAIN_INVALID: %s", verr.msg);
-    }
+    if (rc != 0) /* 1a. unless an individual enrollment pins this leaf */
+        return match_pinned(dps, registration_id, leaf, rc, verr.msg, out, err);
 
     /* 2. CN == registration id. */
     char cn[HUB_DPS_ID_SIZE + 1] = "";
-    if (hub_pki_cert_subject_cn(leaf, cn, sizeof(cn), NULL) != 0 ||
-        strcmp(cn, registration_id) != 0) {
+    if (cn_is(leaf, registration_id, cn, sizeof(cn)) != 0) {
         out->refusal = HUB_DPS_REFUSAL_CN_MISMATCH;
         return HUB_ERR(err, HUB_E_CN_MISMATCH, "CN_MISMATCH: leaf CN '%.128s' is not '%.128s'", cn,
                        registration_id);
@@ -193,15 +335,8 @@ int hub_dps_match_x509(struct hub_dps *dps, const char *registration_id, X509 *l
     struct hub_dps_enrollment ind;
     rc = hub_dps_enrollment_get(dps, HUB_DPS_INDIVIDUAL, registration_id, &ind, err);
     if (rc == 0) {
-        char t1[HUB_PKI_THUMBPRINT_MAX] = "", t256[HUB_PKI_THUMBPRINT_MAX] = "";
-        hub_pki_thumbprint(leaf, HUB_PKI_SHA1, t1, NULL);
-        hub_pki_thumbprint(leaf, HUB_PKI_SHA256, t256, NULL);
-        bool match = false;
-        for (int i = 0; i < 2 && ind.att_type == HUB_DPS_ATT_X509; i++)
-            if (ind.thumbprint[i][0] && (strcasecmp(ind.thumbprint[i], t1) == 0 ||
-                                         strcasecmp(ind.thumbprint[i], t256) == 0))
-                match = true;
-        if (!match) {
+        int slot = individual_slot(&ind, leaf);
+        if (slot < 0) {
             hub_dps_enrollment_clear(&ind);
             return refuse(out, HUB_DPS_REFUSAL_NO_ENROLLMENT, HUB_E_NOT_FOUND, err,
                           "the individual enrollment of this registration id names another "
@@ -212,10 +347,7 @@ int hub_dps_match_x509(struct hub_dps *dps, const char *registration_id, X509 *l
             return refuse(out, HUB_DPS_REFUSAL_DISABLED, HUB_E_FORBIDDEN, err,
                           "individual enrollment is disabled");
         }
-        snprintf(out->device_id, sizeof(out->device_id), "%s",
-                 ind.device_id[0] ? ind.device_id : registration_id);
-        out->enrollment = ind;
-        out->refusal = HUB_DPS_REFUSAL_NONE;
+        admit_individual(out, &ind, slot, leaf, registration_id);
         return 0;
     }
     if (rc != HUB_E_NOT_FOUND) {

@@ -3,10 +3,14 @@
 # The operator makes a PKI, uploads and verifies its root (hubctl ca), creates
 # enrollment groups and enrollments (hubctl dps group/enrollment), and devices
 # that were never created by hand register themselves (hubctl dps register,
-# the device side over HTTPS), land in the hub as certificateAuthority or sas
+# the device side over HTTPS), land in the hub as certificateAuthority (group),
+# selfSigned (individual enrollment: pinned to its certificate) or sas
 # devices and send telemetry over MQTT. Then every refusal (unknown CA, CN !=
 # registration id, group disabled, an individual enrollment disabled under an
-# enabled group, a wrong derived key) and the list/show/delete round trips.
+# enabled group, a wrong derived key), individual enrollments that pin a
+# certificate no hub CA vouches for (self-signed, or under an unknown CA: the
+# device becomes selfSigned and publishes with it; unfit, unenrolled or
+# disabled ones refused) and the list/show/delete round trips.
 # Usage: dps_cli.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
@@ -119,11 +123,58 @@ expect_exit "its disabled enrollment refuses dps4 though the group is enabled" 1
 expect_ok "enrollment enable" "$HUBCTL" dps enrollment enable dps4
 expect_exit "then dps4 registers through its own enrollment" 0 "^deviceId=dps4$" register_x509 dps4
 expect_exit "registration show dps4" 0 '"registrationId": ?"dps4"' "$HUBCTL" --json dps registration show dps4
+expect_exit "an individual enrollment pins dps4 to its certificate (selfSigned)" 0 '"type": ?"selfSigned"' \
+    "$HUBCTL" --json device show dps4
 expect_eq "... not through the group (no enrollmentGroupId)" 0 "$(printf '%s' "$LAST_OUT" | grep -c enrollmentGroupId)"
 expect_ok "an enrollment by thumbprint with another device id" "$HUBCTL" dps enrollment create dps6 \
     --thumbprint "$("$HUBCTL" cert thumbprint --sha256 dps6.pem)" --device-id dps6-device
 expect_exit "dps6 becomes device dps6-device" 0 "^deviceId=dps6-device$" register_x509 dps6
 expect_ok "dps6-device is in the hub" "$HUBCTL" device show dps6-device
+
+# --- pinned certificates: an individual enrollment needs no CA -------------------
+# A self-signed device certificate (openssl, as Azure's docs make one)
+# registers through its own individual enrollment and becomes a selfSigned
+# device pinned to that certificate.
+q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -keyout dpspin.key -out dpspin.pem -subj /CN=dpspin \
+    -addext keyUsage=critical,digitalSignature -addext extendedKeyUsage=clientAuth
+expect_exit "a self-signed device without an individual enrollment is refused" 1 "401" \
+    register dpspin --cert dpspin.pem --key dpspin.key
+expect_log "... as CHAIN_INVALID" "event=dps_register .*registration=dpspin.*reason=CHAIN_INVALID"
+expect_exit "... and was not created" 1 "404|not found|NotFound" "$HUBCTL" device show dpspin
+expect_ok "an individual enrollment of the self-signed certificate" "$HUBCTL" dps enrollment create dpspin --cert dpspin.pem
+expect_exit "then it registers" 0 "^deviceId=dpspin$" register dpspin --cert dpspin.pem --key dpspin.key
+expect_exit "the hub has dpspin as a selfSigned device" 0 '"type": ?"selfSigned"' "$HUBCTL" --json device show dpspin
+PIN256=$("$HUBCTL" cert thumbprint --sha256 dpspin.pem)
+expect_exit "... pinned to the certificate's SHA-256 thumbprint" 0 "\"primaryThumbprint\": ?\"$PIN256\"" printf '%s' "$LAST_OUT"
+expect_exit "registration show: assigned, no group" 0 '"status": ?"assigned"' "$HUBCTL" --json dps registration show dpspin
+expect_eq "... no enrollmentGroupId" 0 "$(printf '%s' "$LAST_OUT" | grep -c enrollmentGroupId)"
+# shellcheck disable=SC2086
+expect_ok "dpspin publishes over MQTT with its self-signed certificate" timeout 20 mosquitto_pub $MQTT --cert dpspin.pem --key dpspin.key \
+    -i dpspin -u "localhost/dpspin/?api-version=2021-04-12" -t "devices/dpspin/messages/events/" -q 1 -m '{"pinned":true}'
+expect_exit "hubctl monitor shows its message" 0 'pinned' "$HUBCTL" --json monitor --device dpspin --count 1 --timeout 10
+expect_exit "re-registering keeps it selfSigned" 0 '"substatus": ?"deviceDataMigrated"' \
+    register dpspin --cert dpspin.pem --key dpspin.key --json
+expect_exit "... still selfSigned" 0 '"type": ?"selfSigned"' "$HUBCTL" --json device show dpspin
+# Another key with the same CN is not the enrolled certificate.
+q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -keyout dpspinx.key -out dpspinx.pem -subj /CN=dpspin \
+    -addext keyUsage=critical,digitalSignature -addext extendedKeyUsage=clientAuth
+expect_exit "another self-signed certificate with the same CN is refused" 1 "401" \
+    register dpspin --cert dpspinx.pem --key dpspinx.key
+# What `hubctl cert root --subject ID` makes (keyCertSign only) serves as a
+# selfSigned device in the hub, so an individual enrollment may pin it too.
+q "$HUBCTL" cert root --out dpspinca --subject dpspinca
+expect_ok "an individual enrollment of a hubctl root certificate" "$HUBCTL" dps enrollment create dpspinca --cert dpspinca.pem
+expect_exit "it registers" 0 "^deviceId=dpspinca$" register dpspinca --cert dpspinca.pem --key dpspinca.key
+expect_exit "... as a selfSigned device" 0 '"type": ?"selfSigned"' "$HUBCTL" --json device show dpspinca
+# A device under a CA the hub does not know, enrolled by SHA-1 thumbprint.
+expect_ok "an individual enrollment of dps2 (unregistered CA) by thumbprint" "$HUBCTL" dps enrollment create dps2 \
+    --thumbprint "$("$HUBCTL" cert thumbprint dps2.pem)"
+expect_exit "dps2 now registers with its chain" 0 "^deviceId=dps2$" register_x509 dps2
+expect_exit "the hub has dps2 as a selfSigned device" 0 '"type": ?"selfSigned"' "$HUBCTL" --json device show dps2
+expect_ok "a disabled pinned enrollment" "$HUBCTL" dps enrollment disable dps2
+expect_exit "refuses dps2" 1 "disabled" register_x509 dps2
 
 # --- a symmetric-key group ------------------------------------------------------
 expect_ok "group create --symmetric-key with given keys" "$HUBCTL" --json dps group create symg --symmetric-key \
@@ -173,8 +224,8 @@ while [ $i -lt 120 ]; do
 done
 expect_eq "120 more enrollments created" 120 "$i"
 expect_ok "enrollment list over several pages" "$HUBCTL" --json dps enrollment list
-expect_eq "it has all 121 enrollments" 121 "$(printf '%s\n' "$LAST_OUT" | grep -c '"registrationId"')"
-expect_eq "... each once" 121 "$(printf '%s\n' "$LAST_OUT" | grep '"registrationId"' | sort -u | wc -l | tr -d ' ')"
+expect_eq "it has all 124 enrollments" 124 "$(printf '%s\n' "$LAST_OUT" | grep -c '"registrationId"')"
+expect_eq "... each once" 124 "$(printf '%s\n' "$LAST_OUT" | grep '"registrationId"' | sort -u | wc -l | tr -d ' ')"
 expect_exit "the hub's connection string does not open the DPS API" 1 "401|403" \
     "$HUBCTL" --dps-connection-string "$HUB_CONNECTION_STRING" dps group list
 

@@ -19,10 +19,13 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "auth/auth.h"
 #include "common/util.h"
 #include "dps/dps.h"
+#include "dps/dps_int.h" /* hub_dps__leaf_usable */
 #include "pki/pki.h"
 #include "registry/registry.h"
 #include "twin/twin.h"
@@ -528,6 +531,378 @@ static void test_assign_refuses_a_refused_match(void **state)
     assert_int_equal(hub_registry_device_get(fx->reg, "dev1", &d, &err), HUB_E_NOT_FOUND);
 }
 
+/* ---- pinned leaves (rule 1a: individual enrollment, no CA) ----------------------- */
+
+static void add_ext(X509 *x, int nid, const char *value)
+{
+    if (value == NULL)
+        return;
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    assert_non_null(e);
+    assert_int_equal(X509_add_ext(x, e, -1), 1);
+    X509_EXTENSION_free(e);
+}
+
+/* A self-signed certificate of `key`, subject CN=`cn`, valid from nb to na
+ * (Unix seconds), with keyUsage `ku` / extendedKeyUsage `eku` in OpenSSL's
+ * config syntax (NULL: the extension is absent). pki only issues its fixed
+ * profiles, so the odd ones are made here. */
+static X509 *self_signed(const char *cn, EVP_PKEY *key, int64_t nb, int64_t na, const char *ku,
+                         const char *eku)
+{
+    static long serial = 1000;
+    X509 *x = X509_new();
+    assert_non_null(x);
+    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial++), 1);
+    X509_NAME *n = X509_get_subject_name(x);
+    assert_int_equal(
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0), 1);
+    assert_int_equal(X509_set_issuer_name(x, n), 1);
+    assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb));
+    assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na));
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    add_ext(x, NID_key_usage, ku);
+    add_ext(x, NID_ext_key_usage, eku);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    return x;
+}
+
+/* A fit self-signed device certificate, as `openssl req -x509` makes one. */
+static X509 *self_signed_ok(struct fx *fx, const char *cn, EVP_PKEY *key)
+{
+    return self_signed(cn, key, fx->now - 300, fx->now + 86400, "critical,digitalSignature",
+                       "clientAuth");
+}
+
+static void tp(X509 *x, enum hub_pki_digest d, char out[HUB_PKI_THUMBPRINT_MAX])
+{
+    struct hub_err err = {0};
+    ok(hub_pki_thumbprint(x, d, out, &err), &err, "thumbprint");
+}
+
+/* Individual x509 enrollment `regid`: `primary`/`secondary` are JSON
+ * fragments ({"certificate":..} or {"info":{..}}), secondary may be NULL. */
+static void individual_x509(struct fx *fx, const char *regid, const char *primary,
+                            const char *secondary, const char *status)
+{
+    struct hub_err err = {0};
+    ok(put_json(fx, HUB_DPS_INDIVIDUAL, regid, NULL, NULL, &err,
+                "{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
+                "{\"primary\":%s%s%s}}},\"provisioningStatus\":\"%s\"}",
+                primary, secondary != NULL ? ",\"secondary\":" : "",
+                secondary != NULL ? secondary : "", status),
+       &err, "put individual");
+}
+
+static char *cert_frag(X509 *x)
+{
+    char *pem = pem_of(x);
+    char *j = jstr(pem);
+    char *out = NULL;
+    assert_true(asprintf(&out, "{\"certificate\":%s}", j) >= 0);
+    free(j);
+    free(pem);
+    return out;
+}
+
+static void test_leaf_usable_table(void **state)
+{
+    struct fx *fx = *state;
+    const int64_t now = fx->now;
+    static const struct {
+        const char *name;
+        int64_t nb, na; /* relative to now */
+        const char *ku, *eku;
+        int want;
+    } cases[] = {
+        {"digitalSignature + clientAuth", -60, 60, "critical,digitalSignature", "clientAuth", 0},
+        {"no keyUsage, no EKU", -60, 60, NULL, NULL, 0},
+        {"anyExtendedKeyUsage", -60, 60, NULL, "anyExtendedKeyUsage", 0},
+        {"serverAuth and clientAuth", -60, 60, NULL, "serverAuth,clientAuth", 0},
+        {"keyUsage with more bits", -60, 60, "digitalSignature,keyEncipherment", NULL, 0},
+        {"valid until exactly now", -60, 0, NULL, NULL, 0},
+        {"valid from exactly now", 0, 60, NULL, NULL, 0},
+        {"expired a second ago", -60, -1, NULL, NULL, HUB_E_CERT_EXPIRED},
+        {"not yet valid", 1, 60, NULL, NULL, HUB_E_CERT_NOT_YET_VALID},
+        {"EKU serverAuth only", -60, 60, NULL, "serverAuth", HUB_E_CHAIN_EKU},
+        {"EKU codeSigning only", -60, 60, "digitalSignature", "codeSigning", HUB_E_CHAIN_EKU},
+        /* keyUsage is not judged, as for a selfSigned device connecting. */
+        {"keyUsage keyCertSign only (a CA's)", -60, 60, "critical,keyCertSign,cRLSign", NULL, 0},
+        {"keyUsage keyEncipherment only", -60, 60, "keyEncipherment", "clientAuth", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *x = self_signed("pin1", fx->leaf_key, now + cases[i].nb, now + cases[i].na,
+                              cases[i].ku, cases[i].eku);
+        struct hub_err err = {0};
+        int rc = hub_dps__leaf_usable(x, now, &err);
+        if (rc != cases[i].want)
+            fail_msg("%s: got %s (%s), want %s", cases[i].name, hub_err_name(rc), err.msg,
+                     hub_err_name(cases[i].want));
+        X509_free(x);
+    }
+    /* What `hubctl cert root --subject ID` makes (a CA profile, keyCertSign
+     * only) serves as a selfSigned device in the hub, so it may be pinned. */
+    X509 *root_like = issue(HUB_PKI_CERT_ROOT, "pin1", NULL, NULL, fx->leaf_key);
+    struct hub_err err = {0};
+    assert_int_equal(hub_dps__leaf_usable(root_like, now, &err), 0);
+    X509_free(root_like);
+}
+
+static void test_pinned_self_signed_by_certificate(void **state)
+{
+    struct fx *fx = *state;
+    group_inline(fx, "g-int", fx->int_pem, "enabled"); /* a group that does not cover it */
+    X509 *self = self_signed_ok(fx, "pin1", fx->leaf_key);
+    char *frag = cert_frag(self);
+    individual_x509(fx, "pin1", frag, NULL, "enabled");
+    free(frag);
+
+    struct hub_dps_match m;
+    struct hub_err err = {0};
+    ok(hub_dps_match_x509(fx->dps, "pin1", self, NULL, &m, &err), &err, "match");
+    assert_int_equal(m.refusal, HUB_DPS_REFUSAL_NONE);
+    assert_true(m.pinned);
+    assert_int_equal(m.enrollment.kind, HUB_DPS_INDIVIDUAL);
+    assert_string_equal(m.device_id, "pin1");
+    char t1[HUB_PKI_THUMBPRINT_MAX], t256[HUB_PKI_THUMBPRINT_MAX];
+    tp(self, HUB_PKI_SHA1, t1);
+    tp(self, HUB_PKI_SHA256, t256);
+    assert_string_equal(m.cert_thumbprint, t1);
+    assert_string_equal(m.device_thumbprint[0], t256);
+    assert_string_equal(m.device_thumbprint[1], "");
+
+    struct hub_dps_registration r;
+    ok(hub_dps_assign(fx->dps, "pin1", &m, &r, &err), &err, "assign");
+    hub_dps_match_clear(&m);
+    assert_int_equal(r.status, HUB_DPS_REG_ASSIGNED);
+    assert_int_equal(r.substatus, HUB_DPS_SUB_INITIAL_ASSIGNMENT);
+    assert_int_equal(r.att_type, HUB_DPS_ATT_X509);
+    assert_string_equal(r.enrollment_group_id, "");
+    assert_string_equal(r.cert_thumbprint, t1);
+    assert_string_equal(r.cert_subject, "CN=pin1");
+    struct hub_device d;
+    ok(hub_registry_device_get(fx->reg, "pin1", &d, &err), &err, "device");
+    assert_int_equal(d.auth_type, HUB_AUTH_SELF_SIGNED);
+    assert_string_equal(d.primary_thumbprint, t256);
+    assert_string_equal(d.secondary_thumbprint, "");
+    /* The hub's selfSigned check (authn) accepts exactly this certificate. */
+    assert_true(hub_registry_device_thumbprint_match(&d, t256));
+    assert_false(hub_registry_device_thumbprint_match(&d, t1));
+
+    /* Re-registration: the default policy updates the auth, still selfSigned. */
+    fx->now += 60;
+    ok(hub_dps_match_x509(fx->dps, "pin1", self, NULL, &m, &err), &err, "match again");
+    ok(hub_dps_assign(fx->dps, "pin1", &m, &r, &err), &err, "assign again");
+    hub_dps_match_clear(&m);
+    assert_int_equal(r.substatus, HUB_DPS_SUB_DEVICE_DATA_MIGRATED);
+    ok(hub_registry_device_get(fx->reg, "pin1", &d, &err), &err, "device");
+    assert_int_equal(d.auth_type, HUB_AUTH_SELF_SIGNED);
+    assert_string_equal(d.primary_thumbprint, t256);
+    X509_free(self);
+
+    /* A CA-issued leaf under a CA the hub does not know, pinned the same way
+     * (the presented chain holds its unregistered root). */
+    frag = cert_frag(fx->other_leaf);
+    individual_x509(fx, "dev1", frag, NULL, "enabled");
+    free(frag);
+    STACK_OF(X509) *other = sk_X509_new_null();
+    sk_X509_push(other, fx->other_root);
+    ok(hub_dps_match_x509(fx->dps, "dev1", fx->other_leaf, other, &m, &err), &err, "other");
+    sk_X509_free(other);
+    assert_true(m.pinned);
+    ok(hub_dps_assign(fx->dps, "dev1", &m, &r, &err), &err, "assign other");
+    hub_dps_match_clear(&m);
+    ok(hub_registry_device_get(fx->reg, "dev1", &d, &err), &err, "device dev1");
+    assert_int_equal(d.auth_type, HUB_AUTH_SELF_SIGNED);
+    tp(fx->other_leaf, HUB_PKI_SHA256, t256);
+    assert_string_equal(d.primary_thumbprint, t256);
+}
+
+/* By thumbprint, with a secondary certificate: the device keeps the
+ * enrollment's two slots, the presented one as its SHA-256. */
+static void test_pinned_by_thumbprint_and_secondary(void **state)
+{
+    struct fx *fx = *state;
+    X509 *a = self_signed_ok(fx, "pin2", fx->leaf_key);
+    X509 *b = self_signed_ok(fx, "pin2", fx->other_key);
+    char a1[HUB_PKI_THUMBPRINT_MAX], a256[HUB_PKI_THUMBPRINT_MAX], b256[HUB_PKI_THUMBPRINT_MAX];
+    tp(a, HUB_PKI_SHA1, a1);
+    tp(a, HUB_PKI_SHA256, a256);
+    tp(b, HUB_PKI_SHA256, b256);
+    /* Enrolled as a lowercase SHA-1 thumbprint: any case matches. */
+    char lower[HUB_PKI_THUMBPRINT_MAX];
+    for (size_t i = 0; i <= strlen(a1); i++)
+        lower[i] = (char)(a1[i] >= 'A' && a1[i] <= 'F' ? a1[i] + ('a' - 'A') : a1[i]);
+    char primary[128];
+    snprintf(primary, sizeof(primary), "{\"info\":{\"sha1Thumbprint\":\"%s\"}}", lower);
+    char *secondary = cert_frag(b);
+    individual_x509(fx, "pin2", primary, secondary, "enabled");
+    free(secondary);
+
+    struct hub_dps_match m;
+    struct hub_dps_registration r;
+    struct hub_device d;
+    struct hub_err err = {0};
+    ok(hub_dps_match_x509(fx->dps, "pin2", a, NULL, &m, &err), &err, "match a");
+    assert_true(m.pinned);
+    ok(hub_dps_assign(fx->dps, "pin2", &m, &r, &err), &err, "assign a");
+    hub_dps_match_clear(&m);
+    ok(hub_registry_device_get(fx->reg, "pin2", &d, &err), &err, "device");
+    assert_int_equal(d.auth_type, HUB_AUTH_SELF_SIGNED);
+    assert_string_equal(d.primary_thumbprint, a256);
+    assert_string_equal(d.secondary_thumbprint, b256);
+
+    /* The secondary certificate registers too: slot 1 is now the leaf. */
+    ok(hub_dps_match_x509(fx->dps, "pin2", b, NULL, &m, &err), &err, "match b");
+    assert_true(m.pinned);
+    ok(hub_dps_assign(fx->dps, "pin2", &m, &r, &err), &err, "assign b");
+    hub_dps_match_clear(&m);
+    ok(hub_registry_device_get(fx->reg, "pin2", &d, &err), &err, "device");
+    assert_string_equal(d.primary_thumbprint, a1);
+    assert_string_equal(d.secondary_thumbprint, b256);
+    X509_free(a);
+    X509_free(b);
+}
+
+static void test_pinned_refusals(void **state)
+{
+    struct fx *fx = *state;
+    static const struct {
+        const char *name;
+        const char *regid;    /* registered as */
+        const char *enrolled; /* individual enrollment: "self", "other", "sym", or NULL */
+        const char *status;
+        const char *cn; /* of the presented self-signed leaf */
+        int64_t na;     /* notAfter relative to now */
+        const char *eku;
+        int want_rc;
+        enum hub_dps_refusal want;
+    } cases[] = {
+        {"no individual enrollment, only groups", "pin1", NULL, "enabled", "pin1", 3600,
+         "clientAuth", HUB_E_CHAIN_UNTRUSTED, HUB_DPS_REFUSAL_CHAIN_INVALID},
+        {"individual enrollment of another certificate", "pin1", "other", "enabled", "pin1", 3600,
+         "clientAuth", HUB_E_CHAIN_UNTRUSTED, HUB_DPS_REFUSAL_CHAIN_INVALID},
+        {"symmetricKey individual enrollment", "pin1", "sym", "enabled", "pin1", 3600, "clientAuth",
+         HUB_E_CHAIN_UNTRUSTED, HUB_DPS_REFUSAL_CHAIN_INVALID},
+        {"expired", "pin1", "self", "enabled", "pin1", -1, "clientAuth", HUB_E_CERT_EXPIRED,
+         HUB_DPS_REFUSAL_CHAIN_INVALID},
+        {"EKU serverAuth only", "pin1", "self", "enabled", "pin1", 3600, "serverAuth",
+         HUB_E_CHAIN_EKU, HUB_DPS_REFUSAL_CHAIN_INVALID},
+        {"CN is not the registration id", "pin1", "self", "enabled", "pin9", 3600, "clientAuth",
+         HUB_E_CN_MISMATCH, HUB_DPS_REFUSAL_CN_MISMATCH},
+        {"individual enrollment disabled", "pin1", "self", "disabled", "pin1", 3600, "clientAuth",
+         HUB_E_FORBIDDEN, HUB_DPS_REFUSAL_DISABLED},
+    };
+    /* Groups that exist but never admit a chain that is not under a
+     * verified CA, even one that names the leaf's own certificate. */
+    group_inline(fx, "g-int", fx->int_pem, "enabled");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *leaf = self_signed(cases[i].cn, fx->leaf_key, fx->now - 7200, fx->now + cases[i].na,
+                                 "critical,digitalSignature", cases[i].eku);
+        char *pem = pem_of(leaf);
+        group_inline(fx, "g-self", pem, "enabled");
+        free(pem);
+        struct hub_err err = {0};
+        if (cases[i].enrolled != NULL && strcmp(cases[i].enrolled, "sym") == 0) {
+            ok(put_json(fx, HUB_DPS_INDIVIDUAL, cases[i].regid, NULL, NULL, &err,
+                        "{\"attestation\":{\"type\":\"symmetricKey\"}}"),
+               &err, "put sym");
+        } else if (cases[i].enrolled != NULL) {
+            X509 *other = self_signed_ok(fx, cases[i].regid, fx->other_key);
+            char *frag = cert_frag(strcmp(cases[i].enrolled, "self") == 0 ? leaf : other);
+            individual_x509(fx, cases[i].regid, frag, NULL, cases[i].status);
+            free(frag);
+            X509_free(other);
+        }
+        struct hub_dps_match m;
+        int rc = hub_dps_match_x509(fx->dps, cases[i].regid, leaf, NULL, &m, &err);
+        if (rc != cases[i].want_rc || m.refusal != cases[i].want)
+            fail_msg("%s: got %s/%s (%s), want %s/%s", cases[i].name, hub_err_name(rc),
+                     hub_dps_refusal_name(m.refusal), err.msg, hub_err_name(cases[i].want_rc),
+                     hub_dps_refusal_name(cases[i].want));
+        assert_false(m.pinned);
+        hub_dps_match_clear(&m);
+        if (cases[i].enrolled != NULL)
+            ok(hub_dps_enrollment_delete(fx->dps, HUB_DPS_INDIVIDUAL, cases[i].regid, NULL, &err),
+               &err, "delete individual");
+        X509_free(leaf);
+        struct hub_device d;
+        assert_int_equal(hub_registry_device_get(fx->reg, cases[i].regid, &d, &err),
+                         HUB_E_NOT_FOUND);
+    }
+}
+
+/* A chain that validates keeps today's path even when an individual
+ * enrollment pins the same leaf: the device is certificateAuthority. */
+/* An individual enrollment pins its certificate even when the chain
+ * validates: as certificateAuthority any CN=dev1 certificate under a
+ * verified CA would connect as the device. */
+static void test_valid_chain_with_individual_is_pinned(void **state)
+{
+    struct fx *fx = *state;
+    char *frag = cert_frag(fx->leaf);
+    individual_x509(fx, "dev1", frag, NULL, "enabled");
+    free(frag);
+    struct hub_dps_match m;
+    struct hub_dps_registration r;
+    struct hub_err err = {0};
+    ok(match(fx, fx->leaf, "dev1", &m, &err), &err, "match");
+    assert_int_equal(m.enrollment.kind, HUB_DPS_INDIVIDUAL);
+    assert_true(m.pinned);
+    ok(hub_dps_assign(fx->dps, "dev1", &m, &r, &err), &err, "assign");
+    hub_dps_match_clear(&m);
+    struct hub_device d;
+    ok(hub_registry_device_get(fx->reg, "dev1", &d, &err), &err, "device");
+    assert_int_equal(d.auth_type, HUB_AUTH_SELF_SIGNED);
+    char t256[HUB_PKI_THUMBPRINT_MAX];
+    ok(hub_pki_thumbprint(fx->leaf, HUB_PKI_SHA256, t256, &err), &err, "thumbprint");
+    assert_string_equal(d.primary_thumbprint, t256);
+}
+
+/* Rule 1a never rescues a revoked chain: "Root" revokes "Int", and an
+ * individual enrollment pinning the (otherwise fit) leaf under it changes
+ * nothing. */
+static void test_pinned_never_rescues_revoked(void **state)
+{
+    struct fx *fx = *state;
+    X509_CRL *crl = X509_CRL_new();
+    assert_non_null(crl);
+    assert_int_equal(X509_CRL_set_version(crl, 1), 1);
+    assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(fx->root)), 1);
+    ASN1_TIME *t = ASN1_TIME_new();
+    assert_non_null(ASN1_TIME_set(t, (time_t)(fx->now - 60)));
+    assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+    X509_REVOKED *r = X509_REVOKED_new();
+    assert_int_equal(X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(fx->inter)), 1);
+    assert_int_equal(X509_REVOKED_set_revocationDate(r, t), 1);
+    assert_int_equal(X509_CRL_add0_revoked(crl, r), 1);
+    assert_non_null(ASN1_TIME_set(t, (time_t)(fx->now + 86400)));
+    assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+    ASN1_TIME_free(t);
+    assert_true(X509_CRL_sign(crl, fx->root_key, EVP_sha256()) > 0);
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509_CRL(b, crl), 1);
+    char *p = NULL;
+    long n = BIO_get_mem_data(b, &p);
+    struct hub_err err = {0};
+    ok(hub_registry_ca_crl_set(fx->reg, "root", p, (size_t)n, NULL, NULL, &err), &err, "crl");
+    BIO_free(b);
+    X509_CRL_free(crl);
+
+    char *frag = cert_frag(fx->leaf);
+    individual_x509(fx, "dev1", frag, NULL, "enabled");
+    free(frag);
+    struct hub_dps_match m;
+    assert_int_equal(match(fx, fx->leaf, "dev1", &m, &err), HUB_E_CHAIN_REVOKED);
+    assert_int_equal(m.refusal, HUB_DPS_REFUSAL_CHAIN_INVALID);
+    assert_false(m.pinned);
+    hub_dps_match_clear(&m);
+}
+
 /* ---- records ------------------------------------------------------------------------ */
 
 static void test_enrollment_etags_and_round_trip(void **state)
@@ -672,6 +1047,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_assign_no_hub_update_keeps_everything, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_assign_refuses_a_refused_match, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_leaf_usable_table, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pinned_self_signed_by_certificate, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pinned_by_thumbprint_and_secondary, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pinned_refusals, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_valid_chain_with_individual_is_pinned, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pinned_never_rescues_revoked, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_enrollment_etags_and_round_trip, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_parse_refusals, fx_setup, fx_teardown),
