@@ -333,8 +333,13 @@ int hub_dps_match_symmetric(struct hub_dps *dps, const char *registration_id, co
  *     match->pinned; symmetricKey: sas with the device keys; iotEdge from
  *     capabilities), initialTwin applied (twin replace), substatus
  *     initialAssignment;
- *   - device exists but no registration record (created by hand): updated to
- *     the enrollment's auth, twin kept, substatus initialAssignment;
+ *   - device exists but this registration id has no record of it (created
+ *     by hand, or through another registration id): taken only when it
+ *     already holds exactly the credentials this registration gives it
+ *     (certificateAuthority; the same keys; the same thumbprints), twin
+ *     kept, substatus initialAssignment; otherwise HUB_E_EXISTS and the
+ *     registration fails: a group key or a CA-signed certificate with its
+ *     id never rewrites another device's credentials;
  *   - re-registration (a record exists), per reprovisionPolicy:
  *     updateHubAssignment false: nothing changes in the registry,
  *     reprovisionedToInitialAssignment (back to the hub it was first

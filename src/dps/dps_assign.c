@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/util.h"
@@ -197,6 +198,36 @@ static void device_fields(const struct hub_dps_match *m, struct hub_device *d)
     }
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return hub_ct_equal(a, strlen(a), b, strlen(b));
+}
+
+/* 1 when `cur` already holds exactly the credentials `want` would give it
+ * (certificateAuthority needs none of its own; keys and thumbprints in
+ * either slot order). */
+static bool same_credentials(const struct hub_device *cur, const struct hub_device *want)
+{
+    if (cur->auth_type != want->auth_type)
+        return false;
+    switch (want->auth_type) {
+    case HUB_AUTH_CERT_AUTHORITY:
+        return true;
+    case HUB_AUTH_SAS:
+        return (same_text(cur->primary_key, want->primary_key) &&
+                same_text(cur->secondary_key, want->secondary_key)) ||
+               (same_text(cur->primary_key, want->secondary_key) &&
+                same_text(cur->secondary_key, want->primary_key));
+    case HUB_AUTH_SELF_SIGNED:
+        return (strcasecmp(cur->primary_thumbprint, want->primary_thumbprint) == 0 &&
+                strcasecmp(cur->secondary_thumbprint, want->secondary_thumbprint) == 0) ||
+               (strcasecmp(cur->primary_thumbprint, want->secondary_thumbprint) == 0 &&
+                strcasecmp(cur->secondary_thumbprint, want->primary_thumbprint) == 0);
+    default:
+        return false;
+    }
+}
+
 static int twin_apply(struct hub_dps *dps, const struct hub_dps_match *m, struct hub_err *err)
 {
     const char *t = m->enrollment.initial_twin_json;
@@ -237,6 +268,19 @@ static int assign_locked(struct hub_dps *dps, const char *registration_id,
     } else {
         in = cur;
         device_fields(m, &in);
+        /* A device this registration id did not provision (created by hand,
+         * or through another registration id's enrollment) is never taken
+         * over: holding a group key or a CA-signed certificate with its id
+         * must not rewrite another device's credentials. Only when it holds
+         * the very credentials this registration gives it (a record deleted
+         * by the operator, then the same device registering again) is it
+         * this device's. */
+        if (!reregistration && !same_credentials(&cur, &in))
+            return HUB_ERR(err, HUB_E_EXISTS,
+                           "device '%s' already exists in the hub with other credentials and was "
+                           "not provisioned through registration id '%s'; delete it or change "
+                           "its credentials to register it",
+                           m->device_id, registration_id);
         if ((rc = hub_registry_device_update(dps->reg, &in, NULL, &stored, err)) != 0)
             return rc;
         if (reregistration) {
@@ -295,7 +339,9 @@ int hub_dps_assign(struct hub_dps *dps, const char *registration_id,
         if (match->enrollment.kind == HUB_DPS_GROUP)
             snprintf(f.enrollment_group_id, sizeof(f.enrollment_group_id), "%s",
                      match->enrollment.id);
-        f.error_code = 500; /* Azure's generic server-side failure class */
+        /* 409: a device of that id that is not this registration's;
+         * 500: Azure's generic server-side failure class. */
+        f.error_code = rc == HUB_E_EXISTS ? 409 : 500;
         snprintf(f.error_message, sizeof(f.error_message), "%s", err != NULL ? err->msg : "");
         f.updated = hub_dps__now(dps);
         f.created = had ? prev.created : f.updated;

@@ -86,6 +86,8 @@ struct hub_net_worker;
       "group signing certificate is not (under) a verified hub CA")                                \
     X(CA_REFERENCE_INVALID, 401, 401002, "group caReferences names no verified hub CA")            \
     X(OPERATION_UNKNOWN, 404, 404201, "no such operation for this registration")                   \
+    X(DEVICE_CONFLICT, 200, 409001,                                                                \
+      "a device with this id exists with other credentials; this registration did not create it")  \
     X(ASSIGN_FAILED, 200, 500000, "the device could not be created or updated in the registry")    \
     X(SERVER_ERROR, 500, 500000, "the service could not decide (store unavailable)")
 
@@ -168,8 +170,8 @@ struct hub_dpsdev_claim {
 
 /* What the backend decided. */
 struct hub_dpsdev_verdict {
-    /* OK: assigned. ASSIGN_FAILED: the registration ran but failed (status
-     * "failed"). Any other: refused with that reason. */
+    /* OK: assigned. ASSIGN_FAILED, DEVICE_CONFLICT: the registration ran but
+     * failed (status "failed"). Any other: refused with that reason. */
     enum hub_dpsdev_reason reason;
     char detail[256]; /* for the log; never sent to the device */
     /* OK and ASSIGN_FAILED: the registrationState object (§7), a new

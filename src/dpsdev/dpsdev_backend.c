@@ -67,7 +67,7 @@ static void dps_register(void *arg, const struct hub_dpsdev_claim *claim,
         /* The device learns that its registration failed (Azure's "failed"
          * status with errorCode/errorMessage); the operator reads why in
          * the log. */
-        v->reason = HUB_DPSDEV_R_ASSIGN_FAILED;
+        v->reason = rc == HUB_E_EXISTS ? HUB_DPSDEV_R_DEVICE_CONFLICT : HUB_DPSDEV_R_ASSIGN_FAILED;
         snprintf(v->detail, sizeof(v->detail), "%s", err.msg);
         memset(&reg, 0, sizeof(reg));
         snprintf(reg.registration_id, sizeof(reg.registration_id), "%s", claim->registration_id);
@@ -76,9 +76,9 @@ static void dps_register(void *arg, const struct hub_dpsdev_claim *claim,
         if (m.enrollment.kind == HUB_DPS_GROUP)
             snprintf(reg.enrollment_group_id, sizeof(reg.enrollment_group_id), "%s",
                      m.enrollment.id);
-        reg.error_code = hub_dpsdev_reason_code(HUB_DPSDEV_R_ASSIGN_FAILED);
+        reg.error_code = hub_dpsdev_reason_code(v->reason);
         snprintf(reg.error_message, sizeof(reg.error_message), "%s",
-                 hub_dpsdev_reason_text(HUB_DPSDEV_R_ASSIGN_FAILED));
+                 hub_dpsdev_reason_text(v->reason));
         reg.created = reg.updated = claim->now;
     } else {
         v->reason = HUB_DPSDEV_R_OK;

@@ -160,9 +160,10 @@ static void log_register(const struct hub_dpsdev_claim *claim, const char *peer,
                          enum hub_dpsdev_reason reason, const char *detail, json_t *state)
 {
     struct hub_log_line line;
-    const char *outcome = reason == HUB_DPSDEV_R_OK              ? "assigned"
-                          : reason == HUB_DPSDEV_R_ASSIGN_FAILED ? "failed"
-                                                                 : "refused";
+    /* Status-200 rows other than OK ran and ended "failed". */
+    const char *outcome = reason == HUB_DPSDEV_R_OK                 ? "assigned"
+                          : hub_dpsdev_reason_status(reason) == 200 ? "failed"
+                                                                    : "refused";
     hub_log_begin(&line, reason == HUB_DPSDEV_R_OK ? HUB_LOG_INFO : HUB_LOG_WARN, "dps_register");
     hub_log_str(&line, "transport", claim->transport != NULL ? claim->transport : "?");
     hub_log_str(&line, "registration", claim->registration_id);
@@ -255,7 +256,7 @@ int hub_dpsdev_service_register(struct hub_dpsdev_service *svc,
     svc->backend.register_device(svc->backend.arg, &c, &verdict);
     reason = verdict.reason;
     snprintf(detail, sizeof(detail), "%s", verdict.detail);
-    if (reason != HUB_DPSDEV_R_OK && reason != HUB_DPSDEV_R_ASSIGN_FAILED)
+    if (hub_dpsdev_reason_status(reason) != 200) /* refused, not run */
         goto refuse;
     if (verdict.registration_state == NULL) {
         reason = HUB_DPSDEV_R_SERVER_ERROR;

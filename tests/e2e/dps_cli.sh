@@ -189,6 +189,14 @@ expect_exit "the hub has dsym1 as a sas device" 0 '"type": ?"sas"' "$HUBCTL" --j
 expect_exit "registration show names the symmetric-key group" 0 '"enrollmentGroupId": ?"symg"' "$HUBCTL" --json dps registration show dsym1
 expect_exit "another id's derived key is refused" 1 "401" register dsym2 --key-sas "$DKEY"
 expect_log "... as SAS_INVALID" "event=dps_register .*registration=dsym2.*reason=SAS_INVALID"
+# A device made by hand is not the group's to take: the group key must not
+# rewrite its credentials.
+expect_ok "a hand-made sas device dsym3" "$HUBCTL" device create dsym3 --auth sas
+HANDKEY=$("$HUBCTL" --json device show dsym3 | sed -n 's/.*"primaryKey": *"\([^"]*\)".*/\1/p' | head -1)
+expect_exit "registering dsym3 through the group fails" 1 "other credentials|409" \
+    register dsym3 --key-sas "$("$HUBCTL" dps key derive --group-key "$GROUP_KEY" dsym3)"
+expect_log "... logged as DEVICE_CONFLICT" "event=dps_register .*registration=dsym3.*outcome=failed.*reason=DEVICE_CONFLICT"
+expect_exit "dsym3 keeps its own key" 0 "\"primaryKey\": ?\"$HANDKEY\"" "$HUBCTL" --json device show dsym3
 
 # --- an inline signing certificate beats the root's group ----------------------
 expect_exit "a certificate file holding a private key is refused locally" 2 "private key" \

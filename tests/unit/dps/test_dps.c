@@ -428,6 +428,67 @@ static void register_dev1(struct fx *fx, struct hub_dps_registration *r)
     hub_dps_match_clear(&m);
 }
 
+/* A device the registration id did not provision is never taken over: a
+ * hand-made SAS device keeps its keys against a group's derived key; a
+ * hand-made certificateAuthority device (the same credentials an X.509
+ * group gives) is adopted; and after the operator deletes a registration
+ * record, the same device registers again. */
+static void test_assign_never_takes_over_another_device(void **state)
+{
+    struct fx *fx = *state;
+    struct hub_err err = {0};
+    struct hub_dps_enrollment g;
+    ok(put_json(fx, HUB_DPS_GROUP, "g-sk", NULL, &g, &err,
+                "{\"attestation\":{\"type\":\"symmetricKey\"}}"),
+       &err, "put sk group");
+    struct hub_device hand = {0}, stored, got;
+    snprintf(hand.id, sizeof(hand.id), "victim");
+    hand.status = HUB_DEVICE_ENABLED;
+    hand.auth_type = HUB_AUTH_SELF_SIGNED;
+    snprintf(hand.primary_thumbprint, sizeof(hand.primary_thumbprint), "%040d", 1);
+    ok(hub_registry_device_create(fx->reg, &hand, &stored, &err), &err, "hand-made device");
+    char key[128], tok[4200];
+    derive(g.primary_key, "victim", key);
+    token_for("victim", key, fx->now + 3600, tok);
+    struct hub_dps_match m;
+    struct hub_dps_registration r;
+    ok(hub_dps_match_symmetric(fx->dps, "victim", tok, strlen(tok), &m, &err), &err, "match");
+    assert_int_equal(hub_dps_assign(fx->dps, "victim", &m, &r, &err), HUB_E_EXISTS);
+    assert_non_null(strstr(err.msg, "other credentials"));
+    hub_dps_match_clear(&m);
+    ok(hub_registry_device_get(fx->reg, "victim", &got, &err), &err, "get");
+    assert_int_equal(got.auth_type, HUB_AUTH_SELF_SIGNED);
+    assert_string_equal(got.primary_thumbprint, hand.primary_thumbprint);
+    struct hub_dps_registration rec;
+    ok(hub_dps_registration_get(fx->dps, "victim", &rec, &err), &err, "failed record");
+    assert_int_equal(rec.status, HUB_DPS_REG_FAILED);
+    assert_int_equal(rec.error_code, 409);
+
+    /* A sensor the group provisioned, its record deleted: the same device
+     * (same derived keys) registers again. */
+    derive(g.primary_key, "sensor-1", key);
+    token_for("sensor-1", key, fx->now + 3600, tok);
+    ok(hub_dps_match_symmetric(fx->dps, "sensor-1", tok, strlen(tok), &m, &err), &err, "match");
+    ok(hub_dps_assign(fx->dps, "sensor-1", &m, &r, &err), &err, "first registration");
+    hub_dps_match_clear(&m);
+    ok(hub_dps_registration_delete(fx->dps, "sensor-1", NULL, &err), &err, "delete record");
+    ok(hub_dps_match_symmetric(fx->dps, "sensor-1", tok, strlen(tok), &m, &err), &err, "match");
+    ok(hub_dps_assign(fx->dps, "sensor-1", &m, &r, &err), &err, "registers again");
+    assert_int_equal(r.substatus, HUB_DPS_SUB_INITIAL_ASSIGNMENT);
+    hub_dps_match_clear(&m);
+    hub_dps_enrollment_clear(&g);
+
+    /* A hand-made certificateAuthority dev1 holds what an X.509 group gives. */
+    group_inline(fx, "g-int", fx->int_pem, "enabled");
+    memset(&hand, 0, sizeof(hand));
+    snprintf(hand.id, sizeof(hand.id), "dev1");
+    hand.status = HUB_DEVICE_ENABLED;
+    hand.auth_type = HUB_AUTH_CERT_AUTHORITY;
+    ok(hub_registry_device_create(fx->reg, &hand, &stored, &err), &err, "hand-made CA device");
+    register_dev1(fx, &r);
+    assert_int_equal(r.status, HUB_DPS_REG_ASSIGNED);
+}
+
 static void test_assign_create_then_reprovision(void **state)
 {
     struct fx *fx = *state;
@@ -1043,6 +1104,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_ca_references, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_symmetric_group_derived_keys, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_assign_never_takes_over_another_device, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_assign_create_then_reprovision, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_assign_no_hub_update_keeps_everything, fx_setup,
                                         fx_teardown),
