@@ -205,10 +205,12 @@ struct hub_dpsdev_env {
     struct hub_dpsdev_backend backend; /* copied */
     size_t max_packet_bytes;           /* 0 = 64 KiB (a register body is small) */
     int handshake_timeout_ms;          /* TLS + CONNECT; 0 = 10 s */
-    int operation_ttl_s;               /* how long an answer may be polled; 0 = 300 */
-    size_t max_operations;             /* oldest dropped beyond; 0 = 4096 */
-    int retry_after_s;                 /* in 202 answers; 0 = 1 s */
-    int64_t (*now_ms)(void);           /* NULL = the real clock; any thread */
+    int idle_max_ms; /* MQTT: the most silence after CONNECT, whatever the keep-alive; 0 = 60 s */
+    int session_max_ms;      /* MQTT: a connection's whole life after CONNECT; 0 = 300 s */
+    int operation_ttl_s;     /* how long an answer may be polled; 0 = 300 */
+    size_t max_operations;   /* oldest dropped beyond; 0 = 4096 */
+    int retry_after_s;       /* in 202 answers; 0 = 1 s */
+    int64_t (*now_ms)(void); /* NULL = the real clock; any thread */
 };
 
 struct hub_dpsdev_service;

@@ -14,12 +14,20 @@
  * QoS 0 (the SDKs subscribe at QoS 1 and accept either).
  *
  * One timer per connection: the handshake + CONNECT deadline, then the
- * keep-alive (1.5x the client's value, reference §1).
+ * keep-alive (1.5x the client's value, reference §1), bounded because the
+ * CONNECT proves nothing yet: anyone who knows the ID scope (not a secret)
+ * gets this far. So a LIVE connection goes after the idle limit without a
+ * packet whatever its keep-alive (0 included), after the session limit in all
+ * (a registration takes seconds), after REFUSED_MAX refused registrations
+ * and after REGISTER_MAX registrations of any outcome: an idle or looping
+ * client cannot hold a slot of the admission budget every listener shares,
+ * nor turn one connection into unbounded attestation work and log lines.
  */
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -38,6 +46,10 @@
 #define DEFAULT_MAX_PACKET   (64u * 1024)
 #define DEFAULT_HANDSHAKE_MS 10000
 #define TOPIC_MAX            256
+#define IDLE_MAX_MS          60000  /* env idle_max_ms default */
+#define SESSION_MAX_MS       300000 /* env session_max_ms default */
+#define REFUSED_MAX          3
+#define REGISTER_MAX         10
 
 enum conn_state { CONN_TLS, CONN_WAIT, CONN_LIVE, CONN_FLUSH };
 
@@ -53,7 +65,11 @@ struct conn {
     STACK_OF(X509) * chain;
     char *password; /* SAS token, NUL-terminated copy; NULL when absent */
     size_t password_len;
-    int64_t keepalive_ms;
+    int64_t idle_ms;        /* LIVE: the most silence allowed */
+    int64_t live_until_ms;  /* LIVE: monotonic end of the session */
+    unsigned registers;     /* register requests answered */
+    unsigned refused;       /* ... of which refused */
+    const char *end_reason; /* set when a limit ends the session after an answer */
 };
 
 struct hub_dpsdev_server {
@@ -63,8 +79,7 @@ struct hub_dpsdev_server {
     struct evconnlistener *listener;
     struct conn *conns;
     size_t conn_count;
-    size_t max_packet;
-    int handshake_ms;
+    struct hub_dpsdev__limits limits;
 };
 
 static void format_peer(const struct sockaddr *sa, int salen, char *out, size_t cap)
@@ -105,6 +120,20 @@ static void arm_timer(struct conn *c, int64_t ms)
 {
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(c->timer, &tv);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* LIVE: the next deadline is the idle limit or the session's end. */
+static void arm_live_timer(struct conn *c)
+{
+    int64_t left = c->live_until_ms - mono_ms();
+    arm_timer(c, left < c->idle_ms ? (left > 0 ? left : 0) : c->idle_ms);
 }
 
 static void on_flush_write(struct bufferevent *bev, void *arg)
@@ -195,11 +224,11 @@ static int on_connect(struct conn *c, const struct hub_mqtt_connect *cn)
         c->password_len = cn->password.len;
     }
     c->state = CONN_LIVE;
-    c->keepalive_ms = (int64_t)cn->keep_alive_s * 1500;
-    if (c->keepalive_ms > 0)
-        arm_timer(c, c->keepalive_ms);
-    else
-        evtimer_del(c->timer);
+    int64_t keepalive_ms = (int64_t)cn->keep_alive_s * 1500;
+    const struct hub_dpsdev__limits *l = &c->server->limits;
+    c->idle_ms = keepalive_ms > 0 && keepalive_ms < l->idle_max_ms ? keepalive_ms : l->idle_max_ms;
+    c->live_until_ms = mono_ms() + l->session_max_ms;
+    arm_live_timer(c);
     return 0;
 }
 
@@ -274,6 +303,16 @@ static int on_publish(struct conn *c, const struct hub_mqtt_publish *pub, const 
         return -1;
     rc = answer(c, t.rid, &a);
     free(a.body);
+    if (rc == 0 && t.kind == HUB_DPSDEV_TOPIC_REGISTER) {
+        c->registers++;
+        c->refused += a.status != 202;
+        if (c->refused >= REFUSED_MAX)
+            c->end_reason = "TOO_MANY_REFUSALS";
+        else if (c->registers >= REGISTER_MAX)
+            c->end_reason = "TOO_MANY_REGISTRATIONS";
+        if (c->end_reason != NULL)
+            return 1; /* the answer goes out, then the connection closes */
+    }
     return rc;
 }
 
@@ -324,7 +363,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         const uint8_t *data = evbuffer_pullup(in, -1);
         struct hub_mqtt_packet p;
         struct hub_err err = {0};
-        int n = hub_mqtt_decode(data, len, c->server->max_packet, &p, &err);
+        int n = hub_mqtt_decode(data, len, c->server->limits.max_packet, &p, &err);
         if (n == 0)
             break;
         if (n < 0) {
@@ -351,11 +390,14 @@ static void on_read(struct bufferevent *bev, void *arg)
             return;
         }
         if (rc > 0) {
+            if (c->end_reason != NULL)
+                hub_log_kv(HUB_LOG_WARN, "dps_conn_closed", "peer", c->peer, "registration",
+                           c->user.registration_id, "reason", c->end_reason, NULL);
             close_after_flush(c);
             return;
         }
-        if (c->state == CONN_LIVE && c->keepalive_ms > 0)
-            arm_timer(c, c->keepalive_ms);
+        if (c->state == CONN_LIVE)
+            arm_live_timer(c);
     }
 }
 
@@ -387,10 +429,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
-    conn_free(c, c->state == CONN_TLS    ? "TLS_HANDSHAKE_TIMEOUT"
-                 : c->state == CONN_WAIT ? "CONNECT_TIMEOUT"
-                 : c->state == CONN_LIVE ? "KEEPALIVE_TIMEOUT"
-                                         : NULL);
+    conn_free(c, c->state == CONN_TLS                                     ? "TLS_HANDSHAKE_TIMEOUT"
+                 : c->state == CONN_WAIT                                  ? "CONNECT_TIMEOUT"
+                 : c->state == CONN_LIVE && mono_ms() >= c->live_until_ms ? "SESSION_LIFETIME"
+                 : c->state == CONN_LIVE                                  ? "KEEPALIVE_TIMEOUT"
+                                                                          : NULL);
 }
 
 static struct conn *conn_start(struct hub_dpsdev_server *s, evutil_socket_t fd,
@@ -424,9 +467,9 @@ static struct conn *conn_start(struct hub_dpsdev_server *s, evutil_socket_t fd,
     s->conns = c;
     s->conn_count++;
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, s->max_packet + 8);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, s->limits.max_packet + 8);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    arm_timer(c, s->handshake_ms);
+    arm_timer(c, s->limits.handshake_ms);
     return c;
 }
 
@@ -458,9 +501,11 @@ int hub_dpsdev_server_new(struct hub_dpsdev_service *svc, struct hub_net_worker 
     s->svc = svc;
     s->worker = worker;
     s->ssl_ctx = ssl_ctx;
-    s->max_packet = DEFAULT_MAX_PACKET;
-    s->handshake_ms = DEFAULT_HANDSHAKE_MS;
-    hub_dpsdev__server_limits(svc, &s->max_packet, &s->handshake_ms);
+    s->limits = (struct hub_dpsdev__limits){.max_packet = DEFAULT_MAX_PACKET,
+                                            .handshake_ms = DEFAULT_HANDSHAKE_MS,
+                                            .idle_max_ms = IDLE_MAX_MS,
+                                            .session_max_ms = SESSION_MAX_MS};
+    hub_dpsdev__server_limits(svc, &s->limits);
     s->listener = evconnlistener_new(worker->base, on_accept, s,
                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
     if (s->listener == NULL) {

@@ -95,13 +95,16 @@ void hub_dpsdev_service_free(struct hub_dpsdev_service *svc)
     free(svc);
 }
 
-void hub_dpsdev__server_limits(const struct hub_dpsdev_service *svc, size_t *max_packet,
-                               int *handshake_ms)
+void hub_dpsdev__server_limits(const struct hub_dpsdev_service *svc, struct hub_dpsdev__limits *out)
 {
     if (svc->env.max_packet_bytes > 0)
-        *max_packet = svc->env.max_packet_bytes;
+        out->max_packet = svc->env.max_packet_bytes;
     if (svc->env.handshake_timeout_ms > 0)
-        *handshake_ms = svc->env.handshake_timeout_ms;
+        out->handshake_ms = svc->env.handshake_timeout_ms;
+    if (svc->env.idle_max_ms > 0)
+        out->idle_max_ms = svc->env.idle_max_ms;
+    if (svc->env.session_max_ms > 0)
+        out->session_max_ms = svc->env.session_max_ms;
 }
 
 const char *hub_dpsdev_service_id_scope(const struct hub_dpsdev_service *svc)
@@ -203,8 +206,18 @@ static int record_op(struct hub_dpsdev_service *svc, const struct hub_dpsdev_cla
     if (body == NULL)
         return HUB_ERR(err, HUB_E_NOMEM, "no memory for the DPS operation");
     pthread_mutex_lock(&svc->lock);
-    struct op *o = &svc->ops[svc->op_next];
-    svc->op_next = (svc->op_next + 1) % svc->op_count;
+    /* One slot per registration id: a device that registers again replaces
+     * its own answer (the new one is what it polls for) instead of pushing
+     * other devices' answers out of the ring. */
+    struct op *o = NULL;
+    for (size_t i = 0; i < svc->op_count && o == NULL; i++)
+        if (svc->ops[i].body != NULL && strcmp(svc->ops[i].id_scope, claim->id_scope) == 0 &&
+            strcmp(svc->ops[i].registration_id, claim->registration_id) == 0)
+            o = &svc->ops[i];
+    if (o == NULL) {
+        o = &svc->ops[svc->op_next];
+        svc->op_next = (svc->op_next + 1) % svc->op_count;
+    }
     free(o->body);
     snprintf(o->id, sizeof(o->id), "%s", op_id);
     snprintf(o->id_scope, sizeof(o->id_scope), "%s", claim->id_scope);
@@ -296,7 +309,9 @@ int hub_dpsdev_service_status(struct hub_dpsdev_service *svc, const char *id_sco
     pthread_mutex_lock(&svc->lock);
     for (size_t i = 0; i < svc->op_count; i++) {
         struct op *o = &svc->ops[i];
-        if (o->body == NULL || strcmp(o->id, operation_id) != 0)
+        /* The operation id is the secret that guards this answer. */
+        if (o->body == NULL ||
+            !hub_ct_equal(o->id, strlen(o->id), operation_id, strlen(operation_id)))
             continue;
         if (o->expires_ms > now && strcmp(o->id_scope, id_scope) == 0 &&
             strcmp(o->registration_id, registration_id) == 0)

@@ -95,7 +95,7 @@ static void server_drain(void *ctx, void (*done)(void *), void *done_arg)
     hub_dpsdev_server_drain(fx->server, done, done_arg);
 }
 
-static int setup(void **state)
+static int setup_limits(void **state, int idle_max_ms, int session_max_ms)
 {
     struct fx *fx = calloc(1, sizeof(*fx));
     struct hub_err err = {0};
@@ -105,6 +105,8 @@ static int setup(void **state)
         .id_scope = SCOPE,
         .backend = {.register_device = fake_register, .arg = &fx->seen},
         .handshake_timeout_ms = 3000,
+        .idle_max_ms = idle_max_ms,
+        .session_max_ms = session_max_ms,
         .retry_after_s = 1,
         .now_ms = lbfx_now_ms,
     };
@@ -113,6 +115,17 @@ static int setup(void **state)
                (struct lbfx_server){.start = server_start, .drain = server_drain, .ctx = fx});
     *state = fx;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_limits(state, 0, 0);
+}
+
+/* Short session limits, for the tests of those limits. */
+static int setup_short(void **state)
+{
+    return setup_limits(state, 300, 1000);
 }
 
 static int teardown(void **state)
@@ -363,6 +376,74 @@ static void test_unknown_topic_closes(void **state)
     client_expect_closed(&c);
 }
 
+static int64_t mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The CONNECT proves nothing yet, so a connection cannot stay for free:
+ * silence past the idle limit closes it although its keep-alive (60 s)
+ * would allow more. */
+static void test_idle_limit(void **state)
+{
+    struct fx *fx = *state;
+    struct client c = lbfx_client_open(&fx->lb, true);
+    assert_int_equal(client_connect(&c, "dev1", SCOPE, "dev1", NULL), 0);
+    int64_t t0 = mono_now_ms();
+    client_expect_closed(&c); /* a read that ends at the close, not at 5 s */
+    int64_t took = mono_now_ms() - t0;
+    if (took < 200 || took > 3000)
+        fail_msg("closed after %lld ms, want about 300", (long long)took);
+}
+
+/* Pinging keeps a connection from being idle, not alive forever: the
+ * session limit (1 s here) ends it. */
+static void test_session_limit(void **state)
+{
+    struct fx *fx = *state;
+    struct client c = lbfx_client_open(&fx->lb, true);
+    assert_int_equal(client_connect(&c, "dev1", SCOPE, "dev1", NULL), 0);
+    int64_t t0 = mono_now_ms();
+    uint8_t body[16];
+    size_t len = 0;
+    int pings = 0;
+    while (mono_now_ms() - t0 < 5000) {
+        client_send(&c, 0xc0, NULL, 0);
+        if (client_read(&c, body, sizeof(body), &len) != 0xd0)
+            break;
+        pings++;
+        usleep(100 * 1000);
+    }
+    int64_t took = mono_now_ms() - t0;
+    client_close(&c);
+    if (took < 800 || took > 3000)
+        fail_msg("closed after %lld ms (%d pings), want about 1000", (long long)took, pings);
+    assert_true(pings >= 5);
+}
+
+/* Refused registrations are answered, and the third one ends the
+ * connection: one connection is not a lever for unbounded attestation work
+ * and log lines. */
+static void test_refusal_limit(void **state)
+{
+    struct fx *fx = *state;
+    struct client c = lbfx_client_open(&fx->lb, true); /* CN dev1, registering as dev2 */
+    assert_int_equal(client_connect(&c, "dev2", SCOPE, "dev2", NULL), 0);
+    client_subscribe(&c);
+    for (uint16_t i = 1; i <= 3; i++) {
+        struct rx_publish rx;
+        client_request(&c, "$dps/registrations/PUT/iotdps-register/?$rid=9",
+                       "{\"registrationId\":\"dev2\"}", i, &rx);
+        assert_string_equal(rx.topic, "$dps/registrations/res/401/?$rid=9");
+    }
+    int64_t t0 = mono_now_ms();
+    client_expect_closed(&c);
+    assert_true(mono_now_ms() - t0 < 3000); /* closed by the hub, not a 5 s read timeout */
+    assert_true(fx->seen.calls >= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +454,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_operation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_topic_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_limit, setup_short, teardown),
+        cmocka_unit_test_setup_teardown(test_session_limit, setup_short, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
