@@ -70,7 +70,8 @@ int hub_pki_thumbprint(X509 *cert, enum hub_pki_digest digest, char out[HUB_PKI_
  * HUB_E_TOO_LARGE if it does not fit in cap bytes, HUB_E_PARSE if it holds a NUL. */
 int hub_pki_cert_subject_cn(X509 *cert, char *out, size_t cap, struct hub_err *err);
 
-/* RFC 2253-style one-line subject ("CN=dev1,O=Contoso"), truncated to cap. */
+/* RFC 2253-style one-line subject ("CN=dev1,O=Contoso"), truncated to cap
+ * at a UTF-8 character boundary. */
 void hub_pki_cert_subject_text(X509 *cert, char *out, size_t cap);
 
 /* 1 if basicConstraints says CA:TRUE, else 0. */

@@ -111,6 +111,11 @@ void hub_pki_cert_subject_text(X509 *cert, char *out, size_t cap)
         long n = BIO_get_mem_data(bio, &data);
         if (n > 0) {
             size_t len = (size_t)n < cap - 1 ? (size_t)n : cap - 1;
+            /* Cut at a character boundary: the text goes into JSON, which
+             * refuses a split UTF-8 sequence. */
+            if (len < (size_t)n)
+                while (len > 0 && ((unsigned char)data[len] & 0xC0) == 0x80)
+                    len--;
             memcpy(out, data, len);
             out[len] = '\0';
         }

@@ -567,6 +567,31 @@ static void test_cert_facts(void **state)
     hub_pki_cert_subject_text(fx.leaf, text_buf, 5);
     assert_string_equal(text_buf, "CN=d");
 
+    /* Truncation never splits a UTF-8 character ("é" is 2 bytes, "€" 3). */
+    X509 *u = X509_new();
+    X509_NAME *un = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(un, "CN", MBSTRING_UTF8,
+                               (const unsigned char *)"\xc3\xa9\xe2\x82\xac", -1, -1, 0);
+    X509_set_subject_name(u, un);
+    X509_NAME_free(un);
+    static const struct {
+        size_t cap;
+        const char *want;
+    } cuts[] = {
+        {4, "CN="},                     /* room for 3 bytes */
+        {5, "CN="},                     /* 4: half of é, backed off */
+        {6, "CN=\xc3\xa9"},             /* é whole */
+        {7, "CN=\xc3\xa9"},             /* one byte of €, backed off */
+        {8, "CN=\xc3\xa9"},             /* two bytes of € */
+        {9, "CN=\xc3\xa9\xe2\x82\xac"}, /* all of it */
+    };
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        hub_pki_cert_subject_text(u, text_buf, cuts[i].cap);
+        if (strcmp(text_buf, cuts[i].want) != 0)
+            fail_msg("cap %zu: got '%s'", cuts[i].cap, text_buf);
+    }
+    X509_free(u);
+
     assert_int_equal(hub_pki_cert_is_ca(fx.root), 1);
     assert_int_equal(hub_pki_cert_is_ca(fx.leaf), 0);
 
