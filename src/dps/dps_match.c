@@ -204,11 +204,17 @@ static int cn_is(X509 *leaf, const char *registration_id, char *cn, size_t cap)
  * the chain validates: as certificateAuthority, any certificate with
  * CN = device id under any verified CA would connect as the device, and a
  * deviceId other than the registration id (the CN) could never connect.
- * Takes ownership of *ind.
+ * A disabled enrollment refuses (DISABLED). Takes ownership of *ind either
+ * way.
  */
-static void admit_individual(struct hub_dps_match *out, struct hub_dps_enrollment *ind, int slot,
-                             X509 *leaf, const char *registration_id)
+static int admit_individual(struct hub_dps_match *out, struct hub_dps_enrollment *ind, int slot,
+                            X509 *leaf, const char *registration_id, struct hub_err *err)
 {
+    if (!ind->enabled) {
+        hub_dps_enrollment_clear(ind);
+        return refuse(out, HUB_DPS_REFUSAL_DISABLED, HUB_E_FORBIDDEN, err,
+                      "individual enrollment is disabled");
+    }
     for (int i = 0; i < 2; i++)
         snprintf(out->device_thumbprint[i], sizeof(out->device_thumbprint[i]), "%s",
                  ind->thumbprint[i]);
@@ -219,6 +225,7 @@ static void admit_individual(struct hub_dps_match *out, struct hub_dps_enrollmen
     out->enrollment = *ind;
     memset(ind, 0, sizeof(*ind));
     out->refusal = HUB_DPS_REFUSAL_NONE;
+    return 0;
 }
 
 /*
@@ -266,13 +273,7 @@ static int match_pinned(struct hub_dps *dps, const char *registration_id, X509 *
         return HUB_ERR(err, HUB_E_CN_MISMATCH, "CN_MISMATCH: leaf CN '%.128s' is not '%.128s'", cn,
                        registration_id);
     }
-    if (!ind.enabled) {
-        hub_dps_enrollment_clear(&ind);
-        return refuse(out, HUB_DPS_REFUSAL_DISABLED, HUB_E_FORBIDDEN, err,
-                      "individual enrollment is disabled");
-    }
-    admit_individual(out, &ind, slot, leaf, registration_id);
-    return 0;
+    return admit_individual(out, &ind, slot, leaf, registration_id, err);
 }
 
 /* The signing certificates of group g: inline ones, or the referenced hub
@@ -342,13 +343,7 @@ int hub_dps_match_x509(struct hub_dps *dps, const char *registration_id, X509 *l
                           "the individual enrollment of this registration id names another "
                           "certificate");
         }
-        if (!ind.enabled) {
-            hub_dps_enrollment_clear(&ind);
-            return refuse(out, HUB_DPS_REFUSAL_DISABLED, HUB_E_FORBIDDEN, err,
-                          "individual enrollment is disabled");
-        }
-        admit_individual(out, &ind, slot, leaf, registration_id);
-        return 0;
+        return admit_individual(out, &ind, slot, leaf, registration_id, err);
     }
     if (rc != HUB_E_NOT_FOUND) {
         out->refusal = HUB_DPS_REFUSAL_INTERNAL;

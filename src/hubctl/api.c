@@ -269,6 +269,22 @@ int hubctl_api_show(const struct hubctl_api *api, const char *path, void (*human
     return ex;
 }
 
+int hubctl_api_delete(const struct hubctl_api *api, const char *path, const char *if_match,
+                      const char *what, const char *id)
+{
+    struct hubctl_api_response res = {0};
+    struct hub_err err = {0};
+    int ex = HUBCTL_OK;
+    if (hubctl_api_call(api, "DELETE", path, if_match, NULL, &res, &err) < 0)
+        ex = hubctl_api_fail(&res, &err);
+    else if (api->json)
+        hubctl_api_json_print(res.json);
+    else
+        printf("deleted %s%s%s\n", what != NULL ? what : "", what != NULL ? " " : "", id);
+    hubctl_api_response_free(&res);
+    return ex;
+}
+
 void hubctl_api_etag_of(const struct hubctl_api_response *res, char *out, size_t cap)
 {
     const char *e = json_string_value(json_object_get(res->json, "etag"));

@@ -134,6 +134,11 @@ void hubctl_api_output(const struct hubctl_api *api, const json_t *json,
 /* GET `path` and print the answer (hubctl_api_output). The exit status. */
 int hubctl_api_show(const struct hubctl_api *api, const char *path, void (*human)(const json_t *));
 
+/* DELETE `path` (If-Match `if_match`, NULL for none) and say so: the
+ * API's JSON with --json, else "deleted [what ]id". The exit status. */
+int hubctl_api_delete(const struct hubctl_api *api, const char *path, const char *if_match,
+                      const char *what, const char *id);
+
 /* The etag to send as If-Match after a GET: the body's "etag", else the ETag
  * header, else "*". */
 void hubctl_api_etag_of(const struct hubctl_api_response *res, char *out, size_t cap);

@@ -322,19 +322,7 @@ static int device_delete(const struct hubctl_globals *g, int argc, char **argv)
         return ex;
     char path[sizeof("/devices/") + ENC_ID_MAX];
     snprintf(path, sizeof(path), "/devices/%s", a.enc_id);
-    struct hubctl_api_response res = {0};
-    struct hub_err err = {0};
-    if (hubctl_api_call(&api, "DELETE", path, "\"*\"", NULL, &res, &err) < 0) {
-        ex = hubctl_api_fail(&res, &err);
-    } else {
-        if (api.json)
-            hubctl_api_json_print(res.json);
-        else
-            printf("deleted %s\n", a.id);
-        ex = HUBCTL_OK;
-    }
-    hubctl_api_response_free(&res);
-    return ex;
+    return hubctl_api_delete(&api, path, "\"*\"", NULL, a.id);
 }
 
 static int device_update(const struct hubctl_globals *g, int argc, char **argv)

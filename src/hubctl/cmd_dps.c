@@ -533,20 +533,8 @@ static int entity_delete(const struct hubctl_globals *g, int argc, char **argv,
         return ex;
     char path[sizeof("/enrollmentGroups/") + ENC_ID_MAX];
     path_of(path, sizeof(path), k, a.enc_id);
-    struct hubctl_api_response res = {0};
-    struct hub_err err = {0};
     /* No If-Match: Azure's delete is unconditional without one. */
-    if (hubctl_api_call(&api, "DELETE", path, NULL, NULL, &res, &err) < 0) {
-        ex = hubctl_api_fail(&res, &err);
-    } else {
-        if (api.json)
-            hubctl_api_json_print(res.json);
-        else
-            printf("deleted %s %s\n", k->title, a.id);
-        ex = HUBCTL_OK;
-    }
-    hubctl_api_response_free(&res);
-    return ex;
+    return hubctl_api_delete(&api, path, NULL, k->title, a.id);
 }
 
 /* GET, set provisioningStatus, PUT with If-Match: the etag the GET saw. */
@@ -917,19 +905,7 @@ static int registration_delete(const struct hubctl_globals *g, int argc, char **
         return ex;
     char path[sizeof("/registrations/") + ENC_ID_MAX];
     snprintf(path, sizeof(path), "/registrations/%s", a.enc_id);
-    struct hubctl_api_response res = {0};
-    struct hub_err err = {0};
-    if (hubctl_api_call(&api, "DELETE", path, NULL, NULL, &res, &err) < 0) {
-        ex = hubctl_api_fail(&res, &err);
-    } else {
-        if (api.json)
-            hubctl_api_json_print(res.json);
-        else
-            printf("deleted registration %s\n", a.id);
-        ex = HUBCTL_OK;
-    }
-    hubctl_api_response_free(&res);
-    return ex;
+    return hubctl_api_delete(&api, path, NULL, "registration", a.id);
 }
 
 static int registration_list(const struct hubctl_globals *g, int argc, char **argv)
