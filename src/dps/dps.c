@@ -34,6 +34,7 @@
 #include "auth/auth.h"
 #include "common/util.h"
 #include "pki/pki.h"
+#include "twin/twin.h"
 
 static int64_t clock_now(void *ctx)
 {
@@ -395,6 +396,29 @@ static int parse_x509(enum hub_dps_kind kind, json_t *x, struct hub_dps_enrollme
     return 0;
 }
 
+/* The twin rules (keys, depth, sizes) judged now, on a fresh twin, as the
+ * service PUT /twins would: an initialTwin the hub would refuse must not be
+ * stored, or every registration through the enrollment would create its
+ * device and then fail to give it the twin. */
+static int initial_twin_check(const char *json, struct hub_err *err)
+{
+    struct hub_twin_request *req = NULL;
+    struct hub_twin *twin = NULL;
+    struct hub_err sub = {0};
+    int rc = hub_twin_request_parse(HUB_TWIN_OP_SERVICE_REPLACE, json, strlen(json), &req, &sub);
+    if (rc == 0)
+        rc = hub_twin_new(0, &twin, &sub);
+    if (rc == 0)
+        rc = hub_twin_request_apply(twin, req, 0, NULL, &sub);
+    hub_twin_free(twin);
+    hub_twin_request_free(req);
+    if (rc == HUB_E_NOMEM)
+        return HUB_ERR(err, rc, "out of memory");
+    if (rc != 0)
+        return HUB_ERR(err, HUB_E_INVALID_ARG, "initialTwin: %s", sub.msg);
+    return 0;
+}
+
 static int parse_initial_twin(json_t *twin, struct hub_dps_enrollment *out, struct hub_err *err)
 {
     int rc;
@@ -426,7 +450,7 @@ static int parse_initial_twin(json_t *twin, struct hub_dps_enrollment *out, stru
     json_decref(norm);
     if (out->initial_twin_json == NULL)
         return HUB_ERR(err, HUB_E_NOMEM, "out of memory");
-    return 0;
+    return initial_twin_check(out->initial_twin_json, err);
 }
 
 static int parse_obj(enum hub_dps_kind kind, const char *path_id, json_t *root,

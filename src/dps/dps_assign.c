@@ -259,8 +259,12 @@ static int assign_locked(struct hub_dps *dps, const char *registration_id,
         device_fields(m, &in);
         if ((rc = hub_registry_device_create(dps->reg, &in, &stored, err)) != 0)
             return rc;
-        if ((rc = twin_apply(dps, m, err)) != 0)
+        if ((rc = twin_apply(dps, m, err)) != 0) {
+            /* All or nothing: a device left without its initial twin would
+             * be taken as provisioned by the next attempt. */
+            hub_registry_device_delete(dps->reg, m->device_id, NULL, NULL);
             return rc;
+        }
     } else if (reregistration && !m->enrollment.update_hub_assignment) {
         /* Sent back to the hub it was first assigned to, unchanged (Azure's
          * "never reprovision"): nothing changes in the registry. */

@@ -1058,6 +1058,16 @@ static void test_parse_refusals(void **state)
          HUB_E_INVALID_ARG, "provisioningStatus"},
         {HUB_DPS_GROUP, "{\"attestation\":{\"type\":\"symmetricKey\"},\"initialTwin\":[]}",
          HUB_E_INVALID_ARG, "initialTwin"},
+        /* The twin's own rules, judged when the enrollment is written: tags
+         * deeper than 5 levels, a '$' key in desired. */
+        {HUB_DPS_GROUP,
+         "{\"attestation\":{\"type\":\"symmetricKey\"},\"initialTwin\":{\"tags\":"
+         "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":1}}}}}}}}",
+         HUB_E_INVALID_ARG, "initialTwin: "},
+        {HUB_DPS_GROUP,
+         "{\"attestation\":{\"type\":\"symmetricKey\"},\"initialTwin\":{\"properties\":"
+         "{\"desired\":{\"$bad\":1}}}}",
+         HUB_E_INVALID_ARG, "initialTwin: "},
         {HUB_DPS_INDIVIDUAL, "{\"attestation\":{\"type\":\"x509\",\"x509\":{}}}", HUB_E_INVALID_ARG,
          "clientCertificates"},
         {HUB_DPS_INDIVIDUAL,
