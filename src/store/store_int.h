@@ -58,6 +58,19 @@ sqlite3 *hub_store__sqlite_db(struct hub_store__conn *conn);
 int hub_store__sqlite_stmt(struct hub_store__conn *conn, int slot, const char *sql,
                            sqlite3_stmt **out, struct hub_err *err);
 int hub_store__sqlite_begin(struct hub_store__conn *conn, struct hub_err *err); /* IMMEDIATE */
+
+/* Statement helpers every backend file shares. */
+/* Resets a statement and clears its bindings, ready for the next use. */
+void hub_store__stmt_done(sqlite3_stmt *st);
+/* Binds `v` as text (borrowed until the step); NULL binds SQL NULL. */
+int hub_store__bind_text(sqlite3_stmt *st, int i, const char *v);
+/* hub_store__sqlite_err with the connection's message. */
+int hub_store__step_err(struct hub_store__conn *conn, int rc, const char *what,
+                        struct hub_err *err);
+/* Steps a bound statement that returns no rows, then resets it (done);
+ * *changes_out (may be NULL) gets the number of rows it changed. */
+int hub_store__exec(struct hub_store__conn *conn, sqlite3_stmt *st, const char *what,
+                    size_t *changes_out, struct hub_err *err);
 int hub_store__sqlite_commit(struct hub_store__conn *conn, struct hub_err *err);
 void hub_store__sqlite_rollback(struct hub_store__conn *conn);
 

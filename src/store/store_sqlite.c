@@ -258,10 +258,31 @@ static int stmt(struct conn *c, enum stmt_id id, sqlite3_stmt **out, struct hub_
     return 0;
 }
 
-static void stmt_done(sqlite3_stmt *st)
+void hub_store__stmt_done(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+}
+
+int hub_store__bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC); /* NULL binds SQL NULL */
+}
+
+int hub_store__step_err(struct hub_store__conn *conn, int rc, const char *what, struct hub_err *err)
+{
+    return hub_store__sqlite_err(hub_store__sqlite_db(conn), rc, what, err);
+}
+
+int hub_store__exec(struct hub_store__conn *conn, sqlite3_stmt *st, const char *what,
+                    size_t *changes_out, struct hub_err *err)
+{
+    int rc = sqlite3_step(st);
+    int ret = rc == SQLITE_DONE ? 0 : hub_store__step_err(conn, rc, what, err);
+    if (ret == 0 && changes_out != NULL)
+        *changes_out = (size_t)sqlite3_changes(hub_store__sqlite_db(conn));
+    hub_store__stmt_done(st);
+    return ret;
 }
 
 /* Runs a statement that returns no rows. */
@@ -273,7 +294,7 @@ static int run(struct conn *c, enum stmt_id id, const char *what, struct hub_err
         return rc;
     rc = sqlite3_step(st);
     int ret = rc == SQLITE_DONE ? 0 : hub_store__sqlite_err(c->db, rc, what, err);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     return ret;
 }
 
@@ -365,11 +386,6 @@ void hub_store__sqlite_rollback(struct hub_store__conn *conn)
 
 /* ---- binding and reading columns ----------------------------------------- */
 
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
 /* Copies TEXT column i into out[cap]; a value that does not fit means the row
  * was not written by us (or the file is damaged): refuse it, never truncate. */
 static int col_text(sqlite3_stmt *st, int i, char *out, size_t cap, struct hub_err *err)
@@ -391,20 +407,20 @@ static int col_text(sqlite3_stmt *st, int i, char *out, size_t cap, struct hub_e
 static int bind_ca(sqlite3_stmt *st, const struct hub_ca_cert *ca)
 {
     int rc = SQLITE_OK;
-    rc |= bind_text(st, 1, ca->name);
-    rc |= bind_text(st, 2, ca->pem);
-    rc |= bind_text(st, 3, ca->subject);
-    rc |= bind_text(st, 4, ca->thumbprint_sha1);
-    rc |= bind_text(st, 5, ca->thumbprint_sha256);
+    rc |= hub_store__bind_text(st, 1, ca->name);
+    rc |= hub_store__bind_text(st, 2, ca->pem);
+    rc |= hub_store__bind_text(st, 3, ca->subject);
+    rc |= hub_store__bind_text(st, 4, ca->thumbprint_sha1);
+    rc |= hub_store__bind_text(st, 5, ca->thumbprint_sha256);
     rc |= sqlite3_bind_int64(st, 6, ca->not_before);
     rc |= sqlite3_bind_int64(st, 7, ca->not_after);
     rc |= sqlite3_bind_int(st, 8, ca->verified ? 1 : 0);
-    rc |= bind_text(st, 9, ca->verification_code);
+    rc |= hub_store__bind_text(st, 9, ca->verification_code);
     rc |= sqlite3_bind_int64(st, 10, ca->code_expires);
-    rc |= bind_text(st, 11, ca->etag);
+    rc |= hub_store__bind_text(st, 11, ca->etag);
     rc |= sqlite3_bind_int64(st, 12, ca->created);
     rc |= sqlite3_bind_int64(st, 13, ca->updated);
-    rc |= bind_text(st, 14, ca->crl_pem != NULL ? ca->crl_pem : "");
+    rc |= hub_store__bind_text(st, 14, ca->crl_pem != NULL ? ca->crl_pem : "");
     rc |= sqlite3_bind_int64(st, 15, ca->crl_this_update);
     rc |= sqlite3_bind_int64(st, 16, ca->crl_next_update);
     rc |= sqlite3_bind_int64(st, 17, ca->crl_revoked_count);
@@ -459,18 +475,18 @@ static int read_ca(sqlite3_stmt *st, struct hub_ca_cert *ca, struct hub_err *err
 static int bind_device(sqlite3_stmt *st, const struct hub_device *d)
 {
     int rc = SQLITE_OK;
-    rc |= bind_text(st, 1, d->id);
-    rc |= bind_text(st, 2, d->generation_id);
-    rc |= bind_text(st, 3, d->etag);
-    rc |= bind_text(st, 4, hub_device_status_name(d->status));
-    rc |= bind_text(st, 5, d->status_reason);
+    rc |= hub_store__bind_text(st, 1, d->id);
+    rc |= hub_store__bind_text(st, 2, d->generation_id);
+    rc |= hub_store__bind_text(st, 3, d->etag);
+    rc |= hub_store__bind_text(st, 4, hub_device_status_name(d->status));
+    rc |= hub_store__bind_text(st, 5, d->status_reason);
     rc |= sqlite3_bind_int64(st, 6, d->status_updated);
-    rc |= bind_text(st, 7, hub_auth_type_name(d->auth_type));
-    rc |= bind_text(st, 8, d->primary_key);
-    rc |= bind_text(st, 9, d->secondary_key);
-    rc |= bind_text(st, 10, d->primary_thumbprint);
-    rc |= bind_text(st, 11, d->secondary_thumbprint);
-    rc |= bind_text(st, 12, hub_conn_state_name(d->conn_state));
+    rc |= hub_store__bind_text(st, 7, hub_auth_type_name(d->auth_type));
+    rc |= hub_store__bind_text(st, 8, d->primary_key);
+    rc |= hub_store__bind_text(st, 9, d->secondary_key);
+    rc |= hub_store__bind_text(st, 10, d->primary_thumbprint);
+    rc |= hub_store__bind_text(st, 11, d->secondary_thumbprint);
+    rc |= hub_store__bind_text(st, 12, hub_conn_state_name(d->conn_state));
     rc |= sqlite3_bind_int64(st, 13, d->conn_state_updated);
     rc |= sqlite3_bind_int64(st, 14, d->last_activity);
     rc |= sqlite3_bind_int64(st, 15, d->c2d_count);
@@ -528,7 +544,7 @@ static int row_etag(struct conn *c, enum stmt_id exists_id, const char *key,
     int rc = stmt(c, exists_id, &st, err);
     if (rc != 0)
         return rc;
-    bind_text(st, 1, key);
+    hub_store__bind_text(st, 1, key);
     rc = sqlite3_step(st);
     int ret;
     if (rc == SQLITE_ROW)
@@ -537,7 +553,7 @@ static int row_etag(struct conn *c, enum stmt_id exists_id, const char *key,
         ret = 0;
     else
         ret = hub_store__sqlite_err(c->db, rc, "reading a row", err);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     return ret;
 }
 
@@ -587,7 +603,7 @@ static int ca_insert(struct hub_store *base, const struct hub_ca_cert *ca, size_
             goto rollback;
         int step = sqlite3_step(st);
         sqlite3_int64 n = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        stmt_done(st);
+        hub_store__stmt_done(st);
         if (step != SQLITE_ROW) {
             rc = hub_store__sqlite_err(c->db, step, "counting CA certificates", err);
             goto rollback;
@@ -601,12 +617,12 @@ static int ca_insert(struct hub_store *base, const struct hub_ca_cert *ca, size_
     if ((rc = stmt(c, STMT_CA_INSERT, &st, err)) != 0)
         goto rollback;
     if (bind_ca(st, ca) != SQLITE_OK) {
-        stmt_done(st);
+        hub_store__stmt_done(st);
         rc = HUB_ERR(err, HUB_E_STORE, "binding a CA row: %s", sqlite3_errmsg(c->db));
         goto rollback;
     }
     int step = sqlite3_step(st);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (step != SQLITE_DONE) {
         rc = hub_store__sqlite_err(c->db, step, "inserting a CA certificate", err);
         goto rollback;
@@ -631,7 +647,7 @@ static int ca_get1(struct hub_store *base, const char *name, struct hub_ca_cert 
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, STMT_CA_GET, &st, err)) != 0)
         goto release;
-    bind_text(st, 1, name);
+    hub_store__bind_text(st, 1, name);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
         rc = HUB_ERR(err, HUB_E_NOT_FOUND, "CA certificate '%.64s' not found", name);
@@ -647,7 +663,7 @@ static int ca_get1(struct hub_store *base, const char *name, struct hub_ca_cert 
             *out_new = ca;
         }
     }
-    stmt_done(st);
+    hub_store__stmt_done(st);
 release:
     conn_release(s, c);
     return rc;
@@ -672,12 +688,12 @@ static int conditional_write(struct sqlite_store *s, enum stmt_id exists_id, enu
     if ((rc = stmt(c, write_id, &st, err)) != 0)
         goto rollback;
     if (bind(st, rec) != SQLITE_OK) {
-        stmt_done(st);
+        hub_store__stmt_done(st);
         rc = HUB_ERR(err, HUB_E_STORE, "binding a %s row: %s", what, sqlite3_errmsg(c->db));
         goto rollback;
     }
     int step = sqlite3_step(st);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (step != SQLITE_DONE) {
         rc = hub_store__sqlite_err(c->db, step, "writing a row", err);
         goto rollback;
@@ -703,7 +719,7 @@ static int bind_device_rec(sqlite3_stmt *st, const void *rec)
 
 static int bind_key_rec(sqlite3_stmt *st, const void *rec)
 {
-    return bind_text(st, 1, rec);
+    return hub_store__bind_text(st, 1, rec);
 }
 
 static int ca_update(struct hub_store *base, const struct hub_ca_cert *ca,
@@ -762,7 +778,7 @@ static int ca_list1(struct hub_store *base, bool verified_only, struct hub_ca_ce
         }
         list->count++;
     }
-    stmt_done(st);
+    hub_store__stmt_done(st);
 release:
     conn_release(s, c);
     if (rc == 0) {
@@ -788,7 +804,7 @@ static int ca_count(struct hub_store *base, size_t *out, struct hub_err *err)
             *out = (size_t)sqlite3_column_int64(st, 0);
         else
             rc = hub_store__sqlite_err(c->db, step, "counting CA certificates", err);
-        stmt_done(st);
+        hub_store__stmt_done(st);
     }
     conn_release(s, c);
     return rc;
@@ -815,7 +831,7 @@ static int device_insert(struct hub_store *base, const struct hub_device *dev, s
         else if (step != SQLITE_DONE)
             rc = hub_store__sqlite_err(c->db, step, "inserting a device", err);
     }
-    stmt_done(st);
+    hub_store__stmt_done(st);
 release:
     conn_release(s, c);
     return rc;
@@ -832,7 +848,7 @@ static int device_get(struct hub_store *base, const char *id, struct hub_device 
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, STMT_DEV_GET, &st, err)) != 0)
         goto release;
-    bind_text(st, 1, id);
+    hub_store__bind_text(st, 1, id);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE)
         rc = HUB_ERR(err, HUB_E_NOT_FOUND, "device '%.128s' not found", id);
@@ -840,7 +856,7 @@ static int device_get(struct hub_store *base, const char *id, struct hub_device 
         rc = hub_store__sqlite_err(c->db, step, "reading a device", err);
     else
         rc = read_device(st, out, err);
-    stmt_done(st);
+    hub_store__stmt_done(st);
 release:
     conn_release(s, c);
     return rc;
@@ -905,13 +921,13 @@ static int device_list1(struct hub_store *base, const struct hub_device_filter *
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, STMT_DEV_LIST, &st, err)) != 0)
         goto release;
-    bind_text(st, 1, after);
+    hub_store__bind_text(st, 1, after);
     if (f->has_status)
-        bind_text(st, 2, hub_device_status_name(f->status));
+        hub_store__bind_text(st, 2, hub_device_status_name(f->status));
     if (f->has_auth_type)
-        bind_text(st, 3, hub_auth_type_name(f->auth_type));
+        hub_store__bind_text(st, 3, hub_auth_type_name(f->auth_type));
     if (f->has_conn_state)
-        bind_text(st, 4, hub_conn_state_name(f->conn_state));
+        hub_store__bind_text(st, 4, hub_conn_state_name(f->conn_state));
     /* One row more than asked tells whether another page exists. */
     sqlite3_bind_int64(st, 5, (sqlite3_int64)limit + 1);
     size_t cap = 0;
@@ -944,7 +960,7 @@ static int device_list1(struct hub_store *base, const struct hub_device_filter *
             break;
         list->count++;
     }
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (rc == 0 && more) {
         const char *last = list->items[list->count - 1].id;
         hub_hex_upper((const unsigned char *)last, strlen(last), list->next_cursor);
@@ -996,9 +1012,9 @@ static int device_runtime_update(struct sqlite_store *s, enum stmt_id id_stmt, c
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, id_stmt, &st, err)) != 0)
         goto release;
-    bind_text(st, 1, id);
+    hub_store__bind_text(st, 1, id);
     if (text2 != NULL) {
-        bind_text(st, 2, text2);
+        hub_store__bind_text(st, 2, text2);
         sqlite3_bind_int64(st, 3, int3);
     } else {
         sqlite3_bind_int64(st, 2, int2);
@@ -1008,7 +1024,7 @@ static int device_runtime_update(struct sqlite_store *s, enum stmt_id id_stmt, c
         rc = hub_store__sqlite_err(c->db, step, "updating a device", err);
     else if (sqlite3_changes(c->db) == 0)
         rc = HUB_ERR(err, HUB_E_NOT_FOUND, "device '%.128s' not found", id);
-    stmt_done(st);
+    hub_store__stmt_done(st);
 release:
     /* Not txn_commit: injected commit faults are for the durable writes. */
     if (rc == 0 || rc == HUB_E_NOT_FOUND) {

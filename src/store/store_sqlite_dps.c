@@ -107,7 +107,7 @@ static int read_etag(conn_t *c, const char *table, const char *id, char etag[HUB
     int rc = prepare(c, "SELECT etag FROM %s WHERE id = ?1", table, &st, err);
     if (rc != 0)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    hub_store__bind_text(st, 1, id);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         snprintf(etag, HUB_ETAG_SIZE, "%s", (const char *)sqlite3_column_text(st, 0));
@@ -115,7 +115,7 @@ static int read_etag(conn_t *c, const char *table, const char *id, char etag[HUB
     } else if (step == SQLITE_DONE) {
         rc = 1;
     } else {
-        rc = hub_store__sqlite_err(hub_store__sqlite_db(c), step, "reading an etag", err);
+        rc = hub_store__step_err(c, step, "reading an etag", err);
     }
     sqlite3_finalize(st);
     return rc;
@@ -165,17 +165,16 @@ int hub_store__sqlite_dps_put(struct hub_store *store, enum hub_store_dps_table 
                  tn, &st, err);
     if (rc != 0)
         goto rollback;
-    sqlite3_bind_text(st, 1, rec->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rec->etag, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, rec->group_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, rec->body, -1, SQLITE_STATIC);
+    hub_store__bind_text(st, 1, rec->id);
+    hub_store__bind_text(st, 2, rec->etag);
+    hub_store__bind_text(st, 3, rec->group_id);
+    hub_store__bind_text(st, 4, rec->body);
     sqlite3_bind_int64(st, 5, rec->created);
     sqlite3_bind_int64(st, 6, rec->updated);
     int step = sqlite3_step(st);
     sqlite3_finalize(st);
     if (step != SQLITE_DONE) {
-        rc =
-            hub_store__sqlite_err(hub_store__sqlite_db(c), step, "writing a provisioning row", err);
+        rc = hub_store__step_err(c, step, "writing a provisioning row", err);
         goto rollback;
     }
     rc = hub_store__sqlite_commit(c, err);
@@ -201,15 +200,14 @@ int hub_store__sqlite_dps_get(struct hub_store *store, enum hub_store_dps_table 
     rc = prepare(c, "SELECT id, etag, group_id, body, created, updated FROM %s WHERE id = ?1",
                  table_name(table), &st, err);
     if (rc == 0) {
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        hub_store__bind_text(st, 1, id);
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW)
             rc = read_row(st, out, err);
         else if (step == SQLITE_DONE)
             rc = HUB_ERR(err, HUB_E_NOT_FOUND, "'%.128s' not found", id);
         else
-            rc = hub_store__sqlite_err(hub_store__sqlite_db(c), step, "reading a provisioning row",
-                                       err);
+            rc = hub_store__step_err(c, step, "reading a provisioning row", err);
         sqlite3_finalize(st);
     }
     hub_store__sqlite_release(store, c);
@@ -247,12 +245,11 @@ int hub_store__sqlite_dps_delete(struct hub_store *store, enum hub_store_dps_tab
     sqlite3_stmt *st = NULL;
     if ((rc = prepare(c, "DELETE FROM %s WHERE id = ?1", tn, &st, err)) != 0)
         goto rollback;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    hub_store__bind_text(st, 1, id);
     int step = sqlite3_step(st);
     sqlite3_finalize(st);
     if (step != SQLITE_DONE) {
-        rc = hub_store__sqlite_err(hub_store__sqlite_db(c), step, "deleting a provisioning row",
-                                   err);
+        rc = hub_store__step_err(c, step, "deleting a provisioning row", err);
         goto rollback;
     }
     rc = hub_store__sqlite_commit(c, err);
@@ -289,7 +286,7 @@ int hub_store__sqlite_dps_list1(struct hub_store *store, enum hub_store_dps_tabl
                  table_name(table), &st, err);
     if (rc == 0) {
         if (group_id != NULL)
-            sqlite3_bind_text(st, 1, group_id, -1, SQLITE_STATIC);
+            hub_store__bind_text(st, 1, group_id);
         size_t cap = 0;
         int step;
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -308,8 +305,7 @@ int hub_store__sqlite_dps_list1(struct hub_store *store, enum hub_store_dps_tabl
             list->count++;
         }
         if (rc == 0 && step != SQLITE_DONE)
-            rc = hub_store__sqlite_err(hub_store__sqlite_db(c), step, "listing provisioning rows",
-                                       err);
+            rc = hub_store__step_err(c, step, "listing provisioning rows", err);
         sqlite3_finalize(st);
     }
     hub_store__sqlite_release(store, c);

@@ -116,35 +116,6 @@ static int stmt(conn_t *c, enum msg_stmt_id id, sqlite3_stmt **out, struct hub_e
     return hub_store__sqlite_stmt(c, (int)id, msg_stmt_sql[id], out, err);
 }
 
-static void stmt_done(sqlite3_stmt *st)
-{
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-static int step_err(conn_t *c, int rc, const char *what, struct hub_err *err)
-{
-    return hub_store__sqlite_err(hub_store__sqlite_db(c), rc, what, err);
-}
-
-/* Steps a bound statement that returns no rows, then resets it;
- * *changes_out (may be NULL) gets the number of rows it changed. */
-static int exec_stmt(conn_t *c, sqlite3_stmt *st, const char *what, size_t *changes_out,
-                     struct hub_err *err)
-{
-    int rc = sqlite3_step(st);
-    int ret = rc == SQLITE_DONE ? 0 : step_err(c, rc, what, err);
-    if (ret == 0 && changes_out != NULL)
-        *changes_out = (size_t)sqlite3_changes(hub_store__sqlite_db(c));
-    stmt_done(st);
-    return ret;
-}
-
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC); /* NULL binds SQL NULL */
-}
-
 /* A zero-length body is a zero-length BLOB, never NULL (the column is NOT NULL). */
 static int bind_body(sqlite3_stmt *st, int i, const unsigned char *body, size_t len)
 {
@@ -336,7 +307,7 @@ static int bind_sys(sqlite3_stmt *st, int first, const char *const sys[HUB_SYSPR
 {
     int rc = SQLITE_OK;
     for (int i = 0; i < HUB_SYSPROP__COUNT; i++)
-        rc |= bind_text(st, first + i, sys[i]);
+        rc |= hub_store__bind_text(st, first + i, sys[i]);
     return rc;
 }
 
@@ -360,24 +331,24 @@ int hub_store__sqlite_telemetry_append(struct hub_store *store,
     for (size_t i = 0; i < count; i++) {
         const struct hub_telemetry_msg *m = msgs[i];
         int b = SQLITE_OK;
-        b |= bind_text(st, 1, m->device_id);
-        b |= bind_text(st, 2, m->module_id);
+        b |= hub_store__bind_text(st, 1, m->device_id);
+        b |= hub_store__bind_text(st, 2, m->module_id);
         b |= sqlite3_bind_int64(st, 3, m->enqueued_ms);
         b |= bind_body(st, 4, m->body, m->body_len);
         b |= bind_sys(st, 6, m->sys);
         if (b != SQLITE_OK) {
             rc = HUB_ERR(err, HUB_E_STORE, "binding a telemetry row: %s", sqlite3_errmsg(db));
-            stmt_done(st);
+            hub_store__stmt_done(st);
             goto rollback;
         }
         if ((rc = bind_props(st, 5, &props, m->app, m->app_count, err)) != 0) {
-            stmt_done(st);
+            hub_store__stmt_done(st);
             goto rollback;
         }
         int step = sqlite3_step(st);
-        stmt_done(st);
+        hub_store__stmt_done(st);
         if (step != SQLITE_DONE) {
-            rc = step_err(c, step, "appending telemetry", err);
+            rc = hub_store__step_err(c, step, "appending telemetry", err);
             goto rollback;
         }
         seqs_out[i] = sqlite3_last_insert_rowid(db);
@@ -422,14 +393,14 @@ int hub_store__sqlite_telemetry_read1(struct hub_store *store, int64_t from_seq,
     sqlite3_bind_int64(st, 1, from_seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
     if (device_id != NULL)
-        bind_text(st, 3, device_id);
+        hub_store__bind_text(st, 3, device_id);
     size_t cap = 0;
     for (;;) {
         int step = sqlite3_step(st);
         if (step == SQLITE_DONE)
             break;
         if (step != SQLITE_ROW) {
-            rc = step_err(c, step, "reading telemetry", err);
+            rc = hub_store__step_err(c, step, "reading telemetry", err);
             break;
         }
         if (list->count == cap) {
@@ -448,7 +419,7 @@ int hub_store__sqlite_telemetry_read1(struct hub_store *store, int64_t from_seq,
             break;
         list->count++;
     }
-    stmt_done(st);
+    hub_store__stmt_done(st);
 release:
     hub_store__sqlite_release(store, c);
     if (rc == 0) {
@@ -471,7 +442,7 @@ static int query_int64(struct hub_store *store, enum msg_stmt_id id, const char 
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, id, &st, err)) == 0) {
         if (text1 != NULL)
-            bind_text(st, 1, text1);
+            hub_store__bind_text(st, 1, text1);
         if (int2 != NULL)
             sqlite3_bind_int64(st, 2, *int2);
         int step = sqlite3_step(st);
@@ -480,8 +451,8 @@ static int query_int64(struct hub_store *store, enum msg_stmt_id id, const char 
         else if (step == SQLITE_DONE)
             rc = HUB_E_NOT_FOUND; /* the caller words the error */
         else
-            rc = step_err(c, step, what, err);
-        stmt_done(st);
+            rc = hub_store__step_err(c, step, what, err);
+        hub_store__stmt_done(st);
     }
     hub_store__sqlite_release(store, c);
     return rc;
@@ -508,7 +479,7 @@ static int write_int64s(struct hub_store *store, enum msg_stmt_id id, int64_t a,
         sqlite3_bind_int64(st, 1, a);
         if (sqlite3_bind_parameter_count(st) >= 2)
             sqlite3_bind_int64(st, 2, b);
-        rc = exec_stmt(c, st, what, changes_out, err);
+        rc = hub_store__exec(c, st, what, changes_out, err);
     }
     hub_store__sqlite_release(store, c);
     return rc;
@@ -530,13 +501,13 @@ static int device_exists(conn_t *c, const char *device_id, struct hub_err *err)
     int rc = stmt(c, S_DEV_EXISTS, &st, err);
     if (rc != 0)
         return rc;
-    bind_text(st, 1, device_id);
+    hub_store__bind_text(st, 1, device_id);
     int step = sqlite3_step(st);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (step == SQLITE_DONE)
         return HUB_ERR(err, HUB_E_NOT_FOUND, "device '%.128s' not found", device_id);
     if (step != SQLITE_ROW)
-        return step_err(c, step, "looking up a device", err);
+        return hub_store__step_err(c, step, "looking up a device", err);
     return 0;
 }
 
@@ -557,13 +528,13 @@ int hub_store__sqlite_c2d_enqueue(struct hub_store *store, const struct hub_c2d_
     if (max_per_device > 0) {
         if ((rc = stmt(c, S_C2D_LIVE, &st, err)) != 0)
             goto rollback;
-        bind_text(st, 1, msg->device_id);
+        hub_store__bind_text(st, 1, msg->device_id);
         sqlite3_bind_int64(st, 2, msg->enqueued_ms);
         int step = sqlite3_step(st);
         sqlite3_int64 n = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        stmt_done(st);
+        hub_store__stmt_done(st);
         if (step != SQLITE_ROW) {
-            rc = step_err(c, step, "counting a device's C2D messages", err);
+            rc = hub_store__step_err(c, step, "counting a device's C2D messages", err);
             goto rollback;
         }
         if ((uint64_t)n >= (uint64_t)max_per_device) {
@@ -576,25 +547,25 @@ int hub_store__sqlite_c2d_enqueue(struct hub_store *store, const struct hub_c2d_
     if ((rc = stmt(c, S_C2D_INSERT, &st, err)) != 0)
         goto rollback;
     int b = SQLITE_OK;
-    b |= bind_text(st, 1, msg->device_id);
+    b |= hub_store__bind_text(st, 1, msg->device_id);
     b |= sqlite3_bind_int64(st, 2, msg->enqueued_ms);
     b |= sqlite3_bind_int64(st, 3, msg->expiry_ms);
-    b |= bind_text(st, 4, hub_c2d_ack_name(msg->ack));
+    b |= hub_store__bind_text(st, 4, hub_c2d_ack_name(msg->ack));
     b |= bind_body(st, 5, msg->body, msg->body_len);
     b |= bind_sys(st, 7, msg->sys);
     if (b != SQLITE_OK) {
         rc = HUB_ERR(err, HUB_E_STORE, "binding a C2D row: %s", sqlite3_errmsg(db));
-        stmt_done(st);
+        hub_store__stmt_done(st);
         goto rollback;
     }
     if ((rc = bind_props(st, 6, &props, msg->app, msg->app_count, err)) != 0) {
-        stmt_done(st);
+        hub_store__stmt_done(st);
         goto rollback;
     }
     int step = sqlite3_step(st);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (step != SQLITE_DONE) {
-        rc = step_err(c, step, "enqueueing a C2D message", err);
+        rc = hub_store__step_err(c, step, "enqueueing a C2D message", err);
         goto rollback;
     }
     int64_t seq = sqlite3_last_insert_rowid(db);
@@ -620,9 +591,9 @@ static int feedback_for(conn_t *c, int64_t seq, enum hub_c2d_outcome outcome, in
         return rc;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, now_ms);
-    bind_text(st, 3, hub_c2d_outcome_name(outcome));
-    bind_text(st, 4, outcome == HUB_C2D_SUCCESS ? "positive" : "negative");
-    return exec_stmt(c, st, "writing C2D feedback", NULL, err);
+    hub_store__bind_text(st, 3, hub_c2d_outcome_name(outcome));
+    hub_store__bind_text(st, 4, outcome == HUB_C2D_SUCCESS ? "positive" : "negative");
+    return hub_store__exec(c, st, "writing C2D feedback", NULL, err);
 }
 
 /* Inside a transaction: runs a statement bound with one int64 ?1. */
@@ -634,7 +605,7 @@ static int exec_seq(conn_t *c, enum msg_stmt_id id, int64_t seq, const char *wha
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(st, 1, seq);
-    return exec_stmt(c, st, what, NULL, err);
+    return hub_store__exec(c, st, what, NULL, err);
 }
 
 /* Inside a transaction: feedback (when asked for) and removal of message `seq`. */
@@ -674,7 +645,7 @@ static int c2d_next(conn_t *c, const char *device_id, int64_t now_ms, int64_t *s
     int rc = stmt(c, S_C2D_NEXT, &st, err);
     if (rc != 0)
         return rc;
-    bind_text(st, 1, device_id);
+    hub_store__bind_text(st, 1, device_id);
     sqlite3_bind_int64(st, 2, now_ms);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
@@ -684,9 +655,9 @@ static int c2d_next(conn_t *c, const char *device_id, int64_t now_ms, int64_t *s
     } else if (step == SQLITE_DONE) {
         rc = 0;
     } else {
-        rc = step_err(c, step, "finding a deliverable C2D message", err);
+        rc = hub_store__step_err(c, step, "finding a deliverable C2D message", err);
     }
-    stmt_done(st);
+    hub_store__stmt_done(st);
     return rc;
 }
 
@@ -723,9 +694,9 @@ int hub_store__sqlite_c2d_deliver(struct hub_store *store, const char *device_id
         if ((rc = stmt(c, S_C2D_LOCK, &st, err)) != 0)
             goto rollback;
         sqlite3_bind_int64(st, 1, seq);
-        bind_text(st, 2, lock_token);
+        hub_store__bind_text(st, 2, lock_token);
         sqlite3_bind_int64(st, 3, lock_expiry_ms);
-        if ((rc = exec_stmt(c, st, "locking a C2D message", NULL, err)) != 0)
+        if ((rc = hub_store__exec(c, st, "locking a C2D message", NULL, err)) != 0)
             goto rollback;
         if ((rc = stmt(c, S_C2D_GET, &st, err)) != 0)
             goto rollback;
@@ -734,8 +705,8 @@ int hub_store__sqlite_c2d_deliver(struct hub_store *store, const char *device_id
         if (step == SQLITE_ROW)
             rc = read_c2d(st, out, err);
         else
-            rc = step_err(c, step, "reading a C2D message", err);
-        stmt_done(st);
+            rc = hub_store__step_err(c, step, "reading a C2D message", err);
+        hub_store__stmt_done(st);
         if (rc != 0)
             goto rollback;
     }
@@ -767,19 +738,19 @@ int hub_store__sqlite_c2d_settle(struct hub_store *store, const char *device_id,
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, S_C2D_FIND_LOCK, &st, err)) != 0)
         goto rollback;
-    bind_text(st, 1, device_id);
-    bind_text(st, 2, lock_token);
+    hub_store__bind_text(st, 1, device_id);
+    hub_store__bind_text(st, 2, lock_token);
     int step = sqlite3_step(st);
     int64_t seq = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     int64_t expiry = step == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (step == SQLITE_DONE) {
         rc = HUB_ERR(err, HUB_E_NOT_FOUND, "no C2D message of '%.128s' is locked with '%.64s'",
                      device_id, lock_token);
         goto rollback;
     }
     if (step != SQLITE_ROW) {
-        rc = step_err(c, step, "finding a locked C2D message", err);
+        rc = hub_store__step_err(c, step, "finding a locked C2D message", err);
         goto rollback;
     }
     if (expiry <= now_ms) {
@@ -820,8 +791,8 @@ int hub_store__sqlite_c2d_release(struct hub_store *store, const char *device_id
         return rc;
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, S_C2D_RELEASE, &st, err)) == 0) {
-        bind_text(st, 1, device_id);
-        rc = exec_stmt(c, st, "unlocking a device's C2D messages", released_out, err);
+        hub_store__bind_text(st, 1, device_id);
+        rc = hub_store__exec(c, st, "unlocking a device's C2D messages", released_out, err);
     }
     hub_store__sqlite_release(store, c);
     return rc;
@@ -841,15 +812,15 @@ int hub_store__sqlite_c2d_purge(struct hub_store *store, const char *device_id, 
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, S_C2D_PURGE_FB, &st, err)) != 0)
         goto rollback;
-    bind_text(st, 1, device_id);
+    hub_store__bind_text(st, 1, device_id);
     sqlite3_bind_int64(st, 2, now_ms);
-    if ((rc = exec_stmt(c, st, "writing purge feedback", NULL, err)) != 0)
+    if ((rc = hub_store__exec(c, st, "writing purge feedback", NULL, err)) != 0)
         goto rollback;
     if ((rc = stmt(c, S_C2D_PURGE, &st, err)) != 0)
         goto rollback;
-    bind_text(st, 1, device_id);
+    hub_store__bind_text(st, 1, device_id);
     size_t n = 0;
-    if ((rc = exec_stmt(c, st, "purging C2D messages", &n, err)) != 0)
+    if ((rc = hub_store__exec(c, st, "purging C2D messages", &n, err)) != 0)
         goto rollback;
     if ((rc = hub_store__sqlite_commit(c, err)) == 0)
         *purged_out = n;
@@ -874,13 +845,13 @@ int hub_store__sqlite_c2d_expire(struct hub_store *store, int64_t now_ms, size_t
     if ((rc = stmt(c, S_C2D_EXPIRE_FB, &st, err)) != 0)
         goto rollback;
     sqlite3_bind_int64(st, 1, now_ms);
-    if ((rc = exec_stmt(c, st, "writing expiry feedback", NULL, err)) != 0)
+    if ((rc = hub_store__exec(c, st, "writing expiry feedback", NULL, err)) != 0)
         goto rollback;
     if ((rc = stmt(c, S_C2D_EXPIRE, &st, err)) != 0)
         goto rollback;
     sqlite3_bind_int64(st, 1, now_ms);
     size_t n = 0;
-    if ((rc = exec_stmt(c, st, "expiring C2D messages", &n, err)) != 0)
+    if ((rc = hub_store__exec(c, st, "expiring C2D messages", &n, err)) != 0)
         goto rollback;
     if ((rc = hub_store__sqlite_commit(c, err)) == 0)
         *expired_out = n;
@@ -937,12 +908,12 @@ int hub_store__sqlite_feedback_receive1(struct hub_store *store, int64_t now_ms,
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, S_FB_LOCK, &st, err)) != 0)
         goto rollback;
-    bind_text(st, 1, lock_token);
+    hub_store__bind_text(st, 1, lock_token);
     sqlite3_bind_int64(st, 2, lock_expiry_ms);
     sqlite3_bind_int64(st, 3, now_ms);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
     size_t locked = 0;
-    if ((rc = exec_stmt(c, st, "locking feedback", &locked, err)) != 0)
+    if ((rc = hub_store__exec(c, st, "locking feedback", &locked, err)) != 0)
         goto rollback;
     if (locked > 0) {
         list->items = calloc(locked, sizeof(*list->items));
@@ -952,13 +923,13 @@ int hub_store__sqlite_feedback_receive1(struct hub_store *store, int64_t now_ms,
         }
         if ((rc = stmt(c, S_FB_READ, &st, err)) != 0)
             goto rollback;
-        bind_text(st, 1, lock_token);
+        hub_store__bind_text(st, 1, lock_token);
         for (;;) {
             int step = sqlite3_step(st);
             if (step == SQLITE_DONE)
                 break;
             if (step != SQLITE_ROW) {
-                rc = step_err(c, step, "reading feedback", err);
+                rc = hub_store__step_err(c, step, "reading feedback", err);
                 break;
             }
             /* A token reused by the caller could match older rows: never overrun. */
@@ -968,7 +939,7 @@ int hub_store__sqlite_feedback_receive1(struct hub_store *store, int64_t now_ms,
                 break;
             list->count++;
         }
-        stmt_done(st);
+        hub_store__stmt_done(st);
         if (rc != 0)
             goto rollback;
     }
@@ -997,9 +968,9 @@ int hub_store__sqlite_feedback_settle(struct hub_store *store, const char *lock_
     sqlite3_stmt *st = NULL;
     size_t n = 0;
     if ((rc = stmt(c, complete ? S_FB_DELETE : S_FB_UNLOCK, &st, err)) == 0) {
-        bind_text(st, 1, lock_token);
+        hub_store__bind_text(st, 1, lock_token);
         sqlite3_bind_int64(st, 2, now_ms);
-        rc = exec_stmt(c, st, "settling feedback", &n, err);
+        rc = hub_store__exec(c, st, "settling feedback", &n, err);
     }
     hub_store__sqlite_release(store, c);
     if (rc != 0)

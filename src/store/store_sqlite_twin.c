@@ -68,22 +68,6 @@ static int stmt(conn_t *c, enum twin_stmt_id id, sqlite3_stmt **out, struct hub_
                                   err);
 }
 
-static void stmt_done(sqlite3_stmt *st)
-{
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-static int step_err(conn_t *c, int rc, const char *what, struct hub_err *err)
-{
-    return hub_store__sqlite_err(hub_store__sqlite_db(c), rc, what, err);
-}
-
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
 /* ---- get ------------------------------------------------------------------ */
 
 /* The five sections of a row, copied into one block the record owns. */
@@ -127,12 +111,12 @@ int hub_store__sqlite_twin_get(struct hub_store *store, const char *id, struct h
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, T_TW_GET, &st, err)) != 0)
         goto release;
-    bind_text(st, 1, id);
+    hub_store__bind_text(st, 1, id);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
         rc = HUB_ERR(err, HUB_E_NOT_FOUND, "device '%.128s' not found", id);
     } else if (step != SQLITE_ROW) {
-        rc = step_err(c, step, "reading a twin", err);
+        rc = hub_store__step_err(c, step, "reading a twin", err);
     } else {
         memcpy(out->device_id, id, strlen(id) + 1);
         if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
@@ -153,7 +137,7 @@ int hub_store__sqlite_twin_get(struct hub_store *store, const char *id, struct h
             }
         }
     }
-    stmt_done(st);
+    hub_store__stmt_done(st);
 release:
     hub_store__sqlite_release(store, c);
     if (rc != 0)
@@ -166,16 +150,16 @@ release:
 static int bind_rec(sqlite3_stmt *st, const struct hub_twin_rec *rec)
 {
     int rc = SQLITE_OK;
-    rc |= bind_text(st, 1, rec->device_id);
-    rc |= bind_text(st, 2, rec->etag);
+    rc |= hub_store__bind_text(st, 1, rec->device_id);
+    rc |= hub_store__bind_text(st, 2, rec->etag);
     rc |= sqlite3_bind_int64(st, 3, rec->version);
     rc |= sqlite3_bind_int64(st, 4, rec->desired_version);
     rc |= sqlite3_bind_int64(st, 5, rec->reported_version);
-    rc |= bind_text(st, 6, rec->tags);
-    rc |= bind_text(st, 7, rec->desired);
-    rc |= bind_text(st, 8, rec->desired_meta);
-    rc |= bind_text(st, 9, rec->reported);
-    rc |= bind_text(st, 10, rec->reported_meta);
+    rc |= hub_store__bind_text(st, 6, rec->tags);
+    rc |= hub_store__bind_text(st, 7, rec->desired);
+    rc |= hub_store__bind_text(st, 8, rec->desired_meta);
+    rc |= hub_store__bind_text(st, 9, rec->reported);
+    rc |= hub_store__bind_text(st, 10, rec->reported_meta);
     rc |= sqlite3_bind_int64(st, 11, rec->updated);
     return rc;
 }
@@ -202,17 +186,17 @@ static int etag_check(conn_t *c, const struct hub_twin_rec *rec, const char *exp
     int rc = stmt(c, T_TW_ETAG, &st, err);
     if (rc != 0)
         return rc;
-    bind_text(st, 1, rec->device_id);
+    hub_store__bind_text(st, 1, rec->device_id);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE)
         rc = HUB_ERR(err, HUB_E_NOT_FOUND, "twin of device '%s' not found", rec->device_id);
     else if (step != SQLITE_ROW)
-        rc = step_err(c, step, "reading a twin etag", err);
+        rc = hub_store__step_err(c, step, "reading a twin etag", err);
     else if (strcmp((const char *)sqlite3_column_text(st, 0), expected) != 0)
         rc = HUB_ERR(err, HUB_E_ETAG_MISMATCH,
                      "twin of device '%s' has changed (etag %s, expected %.40s)", rec->device_id,
                      (const char *)sqlite3_column_text(st, 0), expected);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     return rc;
 }
 
@@ -223,22 +207,22 @@ static int log_append(conn_t *c, const struct hub_twin_rec *rec, const char *pat
     int rc = stmt(c, T_LOG_INSERT, &st, err);
     if (rc != 0)
         return rc;
-    bind_text(st, 1, rec->device_id);
+    hub_store__bind_text(st, 1, rec->device_id);
     sqlite3_bind_int64(st, 2, rec->desired_version);
-    bind_text(st, 3, patch);
+    hub_store__bind_text(st, 3, patch);
     sqlite3_bind_int64(st, 4, rec->updated);
     int step = sqlite3_step(st);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (step != SQLITE_DONE)
-        return step_err(c, step, "logging a desired patch", err);
+        return hub_store__step_err(c, step, "logging a desired patch", err);
     if ((rc = stmt(c, T_LOG_PRUNE, &st, err)) != 0)
         return rc;
-    bind_text(st, 1, rec->device_id);
+    hub_store__bind_text(st, 1, rec->device_id);
     sqlite3_bind_int64(st, 2, HUB_STORE_TWIN_LOG_KEEP);
     step = sqlite3_step(st);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (step != SQLITE_DONE)
-        return step_err(c, step, "pruning the desired patch log", err);
+        return hub_store__step_err(c, step, "pruning the desired patch log", err);
     return 0;
 }
 
@@ -260,13 +244,13 @@ int hub_store__sqlite_twin_write(struct hub_store *store, const struct hub_twin_
     if ((rc = stmt(c, expected_etag != NULL ? T_TW_UPDATE : T_TW_INSERT, &st, err)) != 0)
         goto rollback;
     if (bind_rec(st, rec) != SQLITE_OK) {
-        stmt_done(st);
+        hub_store__stmt_done(st);
         rc = HUB_ERR(err, HUB_E_STORE, "binding a twin row: %s",
                      sqlite3_errmsg(hub_store__sqlite_db(c)));
         goto rollback;
     }
     int step = sqlite3_step(st);
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (step == SQLITE_CONSTRAINT_PRIMARYKEY) {
         rc = HUB_ERR(err, HUB_E_EXISTS, "device '%s' already has a twin", rec->device_id);
         goto rollback;
@@ -276,7 +260,7 @@ int hub_store__sqlite_twin_write(struct hub_store *store, const struct hub_twin_
         goto rollback;
     }
     if (step != SQLITE_DONE) {
-        rc = step_err(c, step, "writing a twin", err);
+        rc = hub_store__step_err(c, step, "writing a twin", err);
         goto rollback;
     }
     if (desired_patch != NULL && (rc = log_append(c, rec, desired_patch, err)) != 0)
@@ -305,7 +289,7 @@ int hub_store__sqlite_twin_log_read1(struct hub_store *store, const char *id, in
     sqlite3_stmt *st = NULL;
     if ((rc = stmt(c, T_LOG_READ, &st, err)) != 0)
         goto release;
-    bind_text(st, 1, id);
+    hub_store__bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, after_version);
     bool device = false;
     for (;;) {
@@ -313,7 +297,7 @@ int hub_store__sqlite_twin_log_read1(struct hub_store *store, const char *id, in
         if (step == SQLITE_DONE)
             break;
         if (step != SQLITE_ROW) {
-            rc = step_err(c, step, "reading the desired patch log", err);
+            rc = hub_store__step_err(c, step, "reading the desired patch log", err);
             break;
         }
         device = true;
@@ -341,7 +325,7 @@ int hub_store__sqlite_twin_log_read1(struct hub_store *store, const char *id, in
         n[log->count].at = sqlite3_column_int64(st, 3);
         log->count++;
     }
-    stmt_done(st);
+    hub_store__stmt_done(st);
     if (rc == 0 && !device)
         rc = HUB_ERR(err, HUB_E_NOT_FOUND, "device '%.128s' not found", id);
 release:
